@@ -1,0 +1,118 @@
+"""The `userflow` command: a thin shell over the package's functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+
+from userflow.config import settings
+
+app = typer.Typer(help="UserFlow: self-hosted user-behaviour analytics.", no_args_is_help=True)
+tenant = typer.Typer(help="Manage tenants (companies) and their keys.", no_args_is_help=True)
+app.add_typer(tenant, name="tenant")
+
+
+class TierOption(str, Enum):
+    free = "free"
+    basic = "basic"
+    pro = "pro"
+    enterprise = "enterprise"
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the sql/ migrations in order (idempotent)."""
+    from userflow.store.migrate import apply
+
+    applied = apply(settings().database_url)
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@tenant.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Option(help="Company name")],
+    tier: Annotated[TierOption, typer.Option(help="Subscription tier")] = TierOption.free,
+    slug: Annotated[str | None, typer.Option(help="Short name for topics; from the name")] = None,
+    retention_days: Annotated[int, typer.Option(min=1, max=3650)] = 90,
+    legacy_keyless: Annotated[bool, typer.Option(
+        help="Let the seed's /send_event clients send by company_id without a key")] = False,
+) -> None:
+    """Create a company with a write key and a read key; prints JSON (keys are shown once)."""
+    from userflow.store import tenants
+
+    with psycopg.connect(settings().database_url) as conn:
+        try:
+            made = tenants.create(conn, name, tier.value, slug=slug,
+                                  retention_days=retention_days,
+                                  legacy_keyless_ingest=legacy_keyless)
+        except (tenants.TenantExists, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(json.dumps(made.as_json()))
+
+
+@tenant.command("revoke-key")
+def tenant_revoke_key(key: Annotated[str, typer.Argument(help="The key to revoke")]) -> None:
+    """Revoke a write or read key; the ingest stops accepting it at once."""
+    from userflow.store import tenants
+
+    with psycopg.connect(settings().database_url) as conn:
+        if not tenants.revoke_key(conn, key):
+            typer.echo("error: no such live key", err=True)
+            raise typer.Exit(1)
+    typer.echo("revoked")
+
+
+@app.command()
+def ingest(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+    workers: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Run the ingest API (gunicorn + uvicorn workers)."""
+    from userflow.ingest.server import serve
+
+    serve(settings(), host, port, workers)
+
+
+@app.command()
+def consume(processes: Annotated[int, typer.Option(min=1)] = 1) -> None:
+    """Run the Kafka → PostgreSQL consumer group."""
+    from userflow.consumer import run
+
+    run(settings(), processes)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Ingest base URL, e.g. http://127.0.0.1:8080")],
+    key: Annotated[str, typer.Option(help="Write key")],
+    events: Annotated[int, typer.Option(min=1)] = 10_000,
+    rate: Annotated[float | None, typer.Option(help="Events per second; unlimited if unset")] = None,
+    seed: Annotated[int, typer.Option()] = 1,
+    truth: Annotated[Path | None, typer.Option(help="Write the planted figures here")] = None,
+    single: Annotated[bool, typer.Option(help="One event per request instead of batches")] = False,
+    concurrency: Annotated[int, typer.Option(min=1)] = 8,
+) -> None:
+    """Send realistic traffic: users, sessions, a funnel, an experiment, bots."""
+    from rich.console import Console
+
+    from userflow import simulate as sim
+
+    generated = sim.generate(events, seed)
+    if truth:
+        truth.write_text(generated.truth.to_json())
+    report = sim.send(generated, url, key, rate=rate, single=single, concurrency=concurrency)
+    Console(stderr=True).print(sim.report_table(report))
+    if report.rejected or report.accepted != events:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,104 @@
+"""The seed's `/send_event` payload → Event, for clients written against it.
+
+The seed's client sends flat JSON: its column names, a unix-seconds
+`event_timestamp`, `metadata` as a JSON-encoded string, and per-type extras
+(`scroll_depth`, `key_pressed`, `form_id`, `form_data`) at the top level.
+Fields without a column of their own are kept in metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from userflow.events import timestamps
+from userflow.events.errors import FieldError, InvalidEvent
+from userflow.events.fields import Collector, event_id, nul_path
+from userflow.events.model import EVENT_TYPES, Event
+from userflow.events.receipt import Receipt
+
+_TEXT: Final = ("element_selector", "element_text", "page_title", "device_type", "browser", "os",
+                "country", "city", "region", "experiment_id", "variant", "event_name")
+_URLS: Final = ("page_url", "referrer", "last_page_url", "target_url")
+_IDS: Final = ("user_id", "anonymous_id", "session_id")
+_INTS: Final = ("x_coordinate", "y_coordinate")
+_UTM: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+_HANDLED: Final = frozenset(
+    {*_TEXT, *_URLS, *_IDS, *_INTS, *_UTM, "event_id", "event_timestamp", "company_id",
+     "event_type", "element_type", "user_agent", "ip_address", "scroll_depth",
+     "session_duration_seconds", "metadata", "traits", "sent_at"}
+)
+
+
+def _metadata(raw: Any, c: Collector) -> dict[str, Any]:
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            c.add("metadata", "must be a JSON object or a string holding one")
+            return {}
+    return c.mapping(raw, "metadata")
+
+
+def from_seed(payload: Any, r: Receipt) -> Event:
+    if not isinstance(payload, dict):
+        raise InvalidEvent([FieldError("body", "must be a JSON object")])
+    c = Collector()
+    event_type = payload.get("event_type")
+    if event_type not in EVENT_TYPES:
+        c.add("event_type", f"must be one of {', '.join(sorted(EVENT_TYPES))}")
+    ids = {name: c.identifier(payload.get(name), name) for name in _IDS}
+    if ids["user_id"] is None and ids["anonymous_id"] is None and "user_id" not in {
+        e.field for e in c.errors
+    }:
+        c.add("user_id", "is required")
+    if event_type == "custom" and not payload.get("event_name"):
+        c.add("event_name", "is required for custom events")
+
+    ts = r.received_at
+    try:
+        sent_at = timestamps.parse(payload["sent_at"], "sent_at") if payload.get("sent_at") else None
+        if payload.get("event_timestamp") is not None:
+            ts = timestamps.corrected(
+                timestamps.parse(payload["event_timestamp"], "event_timestamp"), sent_at,
+                r.received_at)
+            timestamps.check_window(ts, r.received_at, r.retention_days, r.max_future_seconds,
+                                    "event_timestamp")
+    except InvalidEvent as bad:
+        c.errors.extend(bad.errors)
+        sent_at = None
+
+    metadata = _metadata(payload.get("metadata"), c)
+    metadata.update((k, v) for k, v in payload.items() if k not in _HANDLED)
+    traits = c.mapping(payload.get("traits"), "traits")
+    if r.may_contain_nul:
+        for label, value in (("metadata", metadata), ("traits", traits)):
+            if (where := nul_path(value, label)) is not None:
+                c.add(where, "contains a NUL byte")
+
+    values: dict[str, Any] = {name: c.text(payload.get(name), name) for name in _TEXT}
+    values |= {name: c.url(payload.get(name), name) for name in _URLS}
+    values |= {name: c.integer(payload.get(name), name) for name in _INTS}
+    values |= {name: c.text(payload.get(name), name, 256) for name in _UTM}
+    event = Event(
+        event_id=event_id(payload.get("event_id"), r.company_id, c, "event_id"),
+        company_id=r.company_id,
+        event_type=event_type if event_type in EVENT_TYPES else "custom",
+        event_timestamp=ts,
+        received_at=r.received_at,
+        sent_at=sent_at,
+        element_type=c.text(payload.get("element_type"), "element_type", 64),
+        scroll_depth=c.integer(payload.get("scroll_depth"), "scroll_depth", 0, 100),
+        session_duration_seconds=c.integer(
+            payload.get("session_duration_seconds"), "session_duration_seconds", 0),
+        user_agent=c.text(payload.get("user_agent"), "user_agent") or r.request_user_agent,
+        ip_address=c.ip(payload.get("ip_address"), "ip_address") or r.request_ip,
+        traits=traits or None,
+        metadata=metadata or None,
+        **ids,
+        **values,
+    )
+    if c.errors:
+        raise InvalidEvent(c.errors)
+    return event

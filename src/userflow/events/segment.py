@@ -1,0 +1,190 @@
+"""Segment-spec messages (track, page, screen, identify, group, alias) → Event.
+
+https://segment.com/docs/connections/spec/common/ is the contract; the
+built-in interaction types (click, scroll, …) arrive as track calls named
+after them, every other track call is a custom event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+from userflow.events import timestamps
+from userflow.events.errors import FieldError, InvalidEvent
+from userflow.events.fields import Collector, event_id, nul_path
+from userflow.events.model import Event
+from userflow.events.receipt import Receipt
+
+INTERACTIONS: Final = frozenset({"click", "scroll", "hover", "keydown", "form_submit", "page_view"})
+SEGMENT_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
+
+# properties that have a column of their own, by column; the first name found wins.
+_PROPERTY_COLUMNS: Final = {
+    "element_selector": ("element_selector", "selector"),
+    "element_text": ("element_text", "text"),
+    "element_type": ("element_type", "tag"),
+    "target_url": ("target_url", "href"),
+    "x_coordinate": ("x_coordinate", "x"),
+    "y_coordinate": ("y_coordinate", "y"),
+    "scroll_depth": ("scroll_depth",),
+    "last_page_url": ("last_page_url",),
+    "session_duration_seconds": ("session_duration_seconds",),
+    "experiment_id": ("experiment_id",),
+    "variant": ("variant",),
+}
+_SESSION_KEYS: Final = ("sessionId", "session_id")
+_CAMPAIGN: Final = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "name",
+    "utm_term": "term",
+    "utm_content": "content",
+}
+
+
+def _pick(props: dict[str, Any], names: tuple[str, ...], used: set[str]) -> Any:
+    for name in names:
+        if name in props:
+            used.add(name)
+            return props[name]
+    return None
+
+
+def _event_type(kind: str, event: Any, c: Collector) -> tuple[str, str | None]:
+    """(event_type, event_name) for a message's type and, for track, its event name."""
+    if kind in ("page", "screen"):
+        return "page_view", None
+    if kind == "identify":
+        return "identify", None
+    if kind in ("group", "alias"):
+        # Kept as custom events so nothing a client sends is lost.
+        return "custom", f"${kind}"
+    name = c.text(event, "event", 256, cut=False)
+    if name is None:
+        c.add("event", "is required for track and must be a non-empty string")
+        return "custom", None
+    if name in INTERACTIONS:
+        return name, None
+    return "custom", name
+
+
+def _utm_from_url(url: str | None) -> dict[str, str]:
+    if not url or "utm_" not in url:
+        return {}
+    query = dict(parse_qsl(urlsplit(url).query))
+    return {k: v[:256] for k in _CAMPAIGN if (v := query.get(k)) and "\x00" not in v}
+
+
+def _time(msg: dict[str, Any], r: Receipt, c: Collector) -> tuple[datetime, datetime | None]:
+    sent_at = r.sent_at
+    try:
+        if msg.get("sentAt") is not None:
+            sent_at = timestamps.parse(msg["sentAt"], "sentAt")
+        raw = msg.get("timestamp", msg.get("originalTimestamp"))
+        if raw is None:
+            return r.received_at, sent_at
+        field = "timestamp" if "timestamp" in msg else "originalTimestamp"
+        ts = timestamps.corrected(timestamps.parse(raw, field), sent_at, r.received_at)
+        timestamps.check_window(ts, r.received_at, r.retention_days, r.max_future_seconds, field)
+        return ts, sent_at
+    except InvalidEvent as bad:
+        c.errors.extend(bad.errors)
+        return r.received_at, sent_at
+
+
+def from_segment(msg: Any, r: Receipt, forced_type: str | None = None) -> Event:
+    """Normalise one Segment message; raises InvalidEvent naming every bad field."""
+    if not isinstance(msg, dict):
+        raise InvalidEvent([FieldError("message", "must be a JSON object")])
+    c = Collector()
+    kind = forced_type or msg.get("type")
+    if kind not in SEGMENT_TYPES:
+        c.add("type", f"must be one of {', '.join(SEGMENT_TYPES)}")
+        raise InvalidEvent(c.errors)
+    event_type, event_name = _event_type(kind, msg.get("event"), c)
+    if kind in ("page", "screen"):
+        event_name = c.text(msg.get("name"), "name", 256)
+
+    user_id = c.identifier(msg.get("userId"), "userId")
+    anonymous_id = c.identifier(msg.get("anonymousId"), "anonymousId")
+    if user_id is None and anonymous_id is None and not any(
+        e.field in ("userId", "anonymousId") for e in c.errors
+    ):
+        c.add("userId", "userId or anonymousId is required")
+
+    context = c.mapping(msg.get("context"), "context")
+    props = c.mapping(msg.get("properties"), "properties")
+    page = c.mapping(context.get("page"), "context.page")
+    campaign = c.mapping(context.get("campaign"), "context.campaign")
+    traits = c.mapping(msg.get("traits") or context.get("traits"), "traits") if kind in (
+        "identify", "group") else {}
+
+    used: set[str] = set()
+    columns = {col: _pick(props, names, used) for col, names in _PROPERTY_COLUMNS.items()}
+    page_url = c.url(_pick(props, ("url",), used) or page.get("url"), "properties.url")
+    referrer = c.url(_pick(props, ("referrer",), used) or page.get("referrer"), "properties.referrer")
+    title = c.text(_pick(props, ("title",), used) or page.get("title"), "properties.title")
+    _pick(props, ("path", "search"), used)
+    session = next((context[k] for k in _SESSION_KEYS if k in context), None)
+    if session is None:
+        session = _pick(props, _SESSION_KEYS, used)
+    else:
+        _pick(props, _SESSION_KEYS, used)
+
+    utm = _utm_from_url(page_url)
+    for column, key in _CAMPAIGN.items():
+        if key in campaign:
+            utm[column] = c.text(campaign[key], f"context.campaign.{key}", 256)
+
+    metadata = {k: v for k, v in props.items() if k not in used}
+    if kind == "group":
+        metadata["groupId"] = msg.get("groupId")
+    elif kind == "alias":
+        metadata["previousId"] = msg.get("previousId")
+    if r.may_contain_nul:
+        for label, value in (("properties", metadata), ("traits", traits)):
+            if (where := nul_path(value, label)) is not None:
+                c.add(where, "contains a NUL byte")
+
+    ts, sent_at = _time(msg, r, c)
+    eid = event_id(msg.get("messageId"), r.company_id, c, "messageId")
+    ip = c.ip(context.get("ip"), "context.ip") or r.request_ip
+    user_agent = c.text(context.get("userAgent"), "context.userAgent", 1024)
+
+    event = Event(
+        event_id=eid,
+        company_id=r.company_id,
+        event_type=event_type,
+        event_timestamp=ts,
+        received_at=r.received_at,
+        sent_at=sent_at,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        session_id=c.identifier(session, "context.sessionId"),
+        event_name=event_name,
+        page_url=page_url,
+        page_title=title,
+        referrer=referrer,
+        last_page_url=c.url(columns["last_page_url"], "properties.last_page_url"),
+        target_url=c.url(columns["target_url"], "properties.target_url"),
+        element_selector=c.text(columns["element_selector"], "properties.element_selector"),
+        element_text=c.text(columns["element_text"], "properties.element_text"),
+        element_type=c.text(columns["element_type"], "properties.element_type", 64),
+        x_coordinate=c.integer(columns["x_coordinate"], "properties.x"),
+        y_coordinate=c.integer(columns["y_coordinate"], "properties.y"),
+        scroll_depth=c.integer(columns["scroll_depth"], "properties.scroll_depth", 0, 100),
+        session_duration_seconds=c.integer(
+            columns["session_duration_seconds"], "properties.session_duration_seconds", 0),
+        experiment_id=c.text(columns["experiment_id"], "properties.experiment_id", 256),
+        variant=c.text(columns["variant"], "properties.variant", 256),
+        user_agent=user_agent,
+        ip_address=ip,
+        traits=traits or None,
+        metadata=metadata or None,
+        **utm,
+    )
+    if c.errors:
+        raise InvalidEvent(c.errors)
+    return event

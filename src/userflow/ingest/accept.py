@@ -1,0 +1,79 @@
+"""From normalised payloads to acknowledged Kafka messages, with a verdict each."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from userflow.config import Settings
+from userflow.events.errors import FieldError, InvalidEvent
+from userflow.events.model import Event, encode
+from userflow.events.receipt import Receipt
+from userflow.ingest.producer import EventProducer, Outgoing
+from userflow.ingest.tenants import Tenant
+
+Normaliser = Callable[[Any, Receipt], Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    index: int
+    event_id: uuid.UUID | None
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index,
+                               "status": "accepted" if self.accepted else "rejected"}
+        if self.event_id is not None:
+            out["event_id"] = str(self.event_id)
+        if self.errors:
+            out["errors"] = [e.as_json() for e in self.errors]
+        return out
+
+
+def topic_for(tenant: Tenant, settings: Settings) -> str:
+    if tenant.topic_mode == "dedicated":
+        return settings.tenant_topic(tenant.slug)
+    return settings.shared_topic
+
+
+def _partition_key(event: Event) -> bytes | None:
+    # One session's events stay on one partition, so they are stored in order.
+    actor = event.session_id or event.anonymous_id or event.user_id
+    return actor.encode() if actor else None
+
+
+async def accept(
+    payloads: Sequence[Any],
+    normalise: Normaliser,
+    receipt: Receipt,
+    tenant: Tenant,
+    producer: EventProducer,
+    settings: Settings,
+) -> list[Verdict]:
+    """Normalise each payload; send the good ones; return once Kafka acknowledged them all."""
+    topic = topic_for(tenant, settings)
+    verdicts: list[Verdict] = []
+    outgoing: list[Outgoing] = []
+    for index, payload in enumerate(payloads):
+        try:
+            event = normalise(payload, receipt)
+        except InvalidEvent as bad:
+            verdicts.append(Verdict(index, None, bad.errors))
+            continue
+        value = encode(event)
+        if len(value) > settings.max_event_bytes:
+            verdicts.append(Verdict(index, event.event_id, [FieldError(
+                "event", f"event is larger than {settings.max_event_bytes} bytes")]))
+            continue
+        outgoing.append(Outgoing(topic, _partition_key(event), value))
+        verdicts.append(Verdict(index, event.event_id))
+    if outgoing:
+        await producer.send_all(outgoing)
+    return verdicts

@@ -1,0 +1,158 @@
+"""The ingest ASGI app: a thin shell over body reading, auth and `accept`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse, PlainTextResponse, Response
+
+from userflow.config import Settings, settings as default_settings
+from userflow.events import timestamps
+from userflow.events.errors import FieldError, InvalidEvent
+from userflow.events.receipt import Receipt
+from userflow.events.seed import from_seed
+from userflow.events.segment import from_segment
+from userflow.ingest import errors, metrics, openapi
+from userflow.ingest.accept import Normaliser, Verdict, accept
+from userflow.ingest.auth import key_from, tenant_for_key, tenant_for_legacy
+from userflow.ingest.body import read_json
+from userflow.ingest.errors import BadRequest
+from userflow.ingest.producer import EventProducer
+from userflow.ingest.tenants import Tenant, TenantCache
+
+_SINGLE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
+
+
+def _client_ip(request: Request, s: Settings) -> str | None:
+    if s.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
+        return forwarded.split(",", 1)[0].strip() or None
+    return request.client.host if request.client else None
+
+
+def create_app(s: Settings | None = None) -> FastAPI:
+    s = s or default_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Made here, not at import: librdkafka's threads do not survive a fork.
+        app.state.producer = EventProducer(
+            s.kafka_bootstrap, s.produce_timeout_seconds, s.producer_queue_max_messages)
+        app.state.tenants = TenantCache(s.database_url, s.tenant_cache_seconds)
+        app.state.tenants.start()
+        yield
+        app.state.tenants.stop()
+        await asyncio.to_thread(app.state.producer.close)
+
+    app = FastAPI(title="UserFlow ingest", version="1", lifespan=lifespan,
+                  default_response_class=ORJSONResponse)
+    errors.install(app)
+
+    def receipt(request: Request, tenant: Tenant, raw: bytes, sent_at: Any = None) -> Receipt:
+        return Receipt(
+            company_id=tenant.company_id,
+            received_at=datetime.now(UTC),
+            retention_days=tenant.retention_days,
+            max_future_seconds=s.max_future_seconds,
+            request_ip=_client_ip(request, s),
+            request_user_agent=request.headers.get("user-agent"),
+            sent_at=sent_at,
+            may_contain_nul=b"\\u0000" in raw,
+        )
+
+    async def run(request: Request, payloads: list[Any], normalise: Normaliser, tenant: Tenant,
+                  raw: bytes, sent_at: Any = None) -> list[Verdict]:
+        verdicts = await accept(payloads, normalise, receipt(request, tenant, raw, sent_at),
+                                tenant, request.app.state.producer, s)
+        metrics.count(request.url.path, verdicts)
+        return verdicts
+
+    @app.post("/v1/batch", openapi_extra=openapi.body(openapi.BATCH), tags=["segment"])
+    async def batch(request: Request) -> ORJSONResponse:
+        """Segment batch: up to 500 KB of messages, a verdict for each."""
+        body, raw = await read_json(request, s.max_request_bytes)
+        tenant = tenant_for_key(request.app.state.tenants, key_from(request, body))
+        messages = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("batch must be a non-empty array of messages",
+                             [FieldError("batch", "must be a non-empty array")])
+        sent_at = _batch_sent_at(body)
+        shared = body.get("context")
+        if isinstance(shared, dict):
+            messages = [_with_context(m, shared) for m in messages]
+        verdicts = await run(request, messages, from_segment, tenant, raw, sent_at)
+        accepted = sum(v.accepted for v in verdicts)
+        return ORJSONResponse(
+            {"accepted": accepted, "rejected": len(verdicts) - accepted,
+             "results": [v.as_json() for v in verdicts]},
+            status_code=200 if accepted else 400,
+        )
+
+    def single(kind: str) -> Any:
+        async def handler(request: Request) -> ORJSONResponse:
+            body, raw = await read_json(request, s.max_event_bytes)
+            tenant = tenant_for_key(request.app.state.tenants, key_from(request, body))
+            normalise = lambda msg, r: from_segment(msg, r, forced_type=kind)  # noqa: E731
+            return _single_answer(await run(request, [body], normalise, tenant, raw))
+        handler.__name__ = kind
+        handler.__doc__ = f"Segment {kind}: one message."
+        return handler
+
+    for kind in _SINGLE_TYPES:
+        app.add_api_route(f"/v1/{kind}", single(kind), methods=["POST"], tags=["segment"],
+                          openapi_extra=openapi.body(openapi.MESSAGE))
+
+    @app.post("/send_event", openapi_extra=openapi.body(openapi.SEED_EVENT), tags=["seed"])
+    async def send_event(request: Request) -> ORJSONResponse:
+        """The seed's payload, unchanged, for clients written against it."""
+        body, raw = await read_json(request, s.max_event_bytes)
+        tenant = tenant_for_legacy(request.app.state.tenants, request, body)
+        return _single_answer(await run(request, [body], from_seed, tenant, raw))
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> ORJSONResponse:
+        kafka = await asyncio.to_thread(request.app.state.producer.reachable, 2.0)
+        tenants = request.app.state.tenants.loaded
+        ready = kafka and tenants
+        return ORJSONResponse({"kafka": kafka, "tenants_loaded": tenants},
+                              status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+def _batch_sent_at(body: dict[str, Any]) -> Any:
+    raw = body.get("sentAt")
+    if raw is None:
+        return None
+    try:
+        return timestamps.parse(raw, "sentAt")
+    except InvalidEvent as bad:
+        raise BadRequest("sentAt is not a date-time", bad.errors) from None
+
+
+def _with_context(message: Any, shared: dict[str, Any]) -> Any:
+    if not isinstance(message, dict):
+        return message
+    own = message.get("context")
+    return {**message, "context": {**shared, **own} if isinstance(own, dict) else shared}
+
+
+def _single_answer(verdicts: list[Verdict]) -> ORJSONResponse:
+    verdict = verdicts[0]
+    if not verdict.accepted:
+        raise InvalidEvent(verdict.errors)
+    return ORJSONResponse({"status": "accepted", "event_id": str(verdict.event_id),
+                           "message": "Event sent successfully"})

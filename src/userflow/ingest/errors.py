@@ -1,0 +1,74 @@
+"""The ingest's errors, and the one place that turns them into HTTP answers.
+
+Bodies carry Segment's `code` and `message` (its clients read those) plus
+`errors`, a list of {field, reason}.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+
+from userflow.events.errors import FieldError, InvalidEvent
+from userflow.ingest.producer import KafkaUnavailable, ProducerBusy
+
+
+class IngestError(Exception):
+    status = 400
+    code = "invalid_request"
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+class BadRequest(IngestError):
+    pass
+
+
+class Unauthorized(IngestError):
+    status = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Basic realm="userflow"'}
+
+
+class PayloadTooLarge(IngestError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(IngestError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+def _answer(status: int, code: str, message: str, errors: list[FieldError],
+            headers: dict[str, str] | None = None) -> ORJSONResponse:
+    return ORJSONResponse(
+        {"code": code, "message": message, "errors": [e.as_json() for e in errors]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(IngestError)
+    async def ingest_error(_: Request, exc: IngestError) -> ORJSONResponse:
+        return _answer(exc.status, exc.code, exc.message, exc.errors, exc.headers)
+
+    @app.exception_handler(InvalidEvent)
+    async def invalid_event(_: Request, exc: InvalidEvent) -> ORJSONResponse:
+        too_large = any(e.reason.startswith("event is larger") for e in exc.errors)
+        status, code = (413, "payload_too_large") if too_large else (400, "invalid_event")
+        return _answer(status, code, str(exc), exc.errors)
+
+    @app.exception_handler(ProducerBusy)
+    async def busy(_: Request, exc: ProducerBusy) -> ORJSONResponse:
+        return _answer(429, "too_many_requests", str(exc), [], {"Retry-After": "1"})
+
+    @app.exception_handler(KafkaUnavailable)
+    async def unavailable(_: Request, exc: KafkaUnavailable) -> ORJSONResponse:
+        return _answer(503, "unavailable", f"events not accepted: {exc}", [],
+                       {"Retry-After": "5"})

@@ -1,0 +1,45 @@
+"""The ingest's Prometheus metrics.
+
+Under gunicorn each worker is a process; with PROMETHEUS_MULTIPROC_DIR set
+(the `userflow ingest` command sets it) /metrics sums them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+    multiprocess,
+)
+
+from userflow.ingest.accept import Verdict
+
+EVENTS = Counter("userflow_ingest_events_total", "Events answered by the ingest",
+                 ["endpoint", "verdict"])
+REJECTIONS = Counter("userflow_ingest_rejections_total", "Rejected events by field",
+                     ["endpoint", "field"])
+
+
+def count(endpoint: str, verdicts: Sequence[Verdict]) -> None:
+    accepted = sum(v.accepted for v in verdicts)
+    if accepted:
+        EVENTS.labels(endpoint, "accepted").inc(accepted)
+    if accepted != len(verdicts):
+        EVENTS.labels(endpoint, "rejected").inc(len(verdicts) - accepted)
+        for verdict in verdicts:
+            for error in verdict.errors:
+                # The first path segment only: label values must stay few.
+                REJECTIONS.labels(endpoint, error.field.split(".", 1)[0]).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

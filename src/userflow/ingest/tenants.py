@@ -1,0 +1,104 @@
+"""The ingest's view of tenants: key digest → tenant, kept in memory.
+
+A background thread loads every live key at start, then LISTENs for the
+`userflow_tenants` notification (sent by triggers on company and api_key), so
+a new key works and a revoked key stops working within milliseconds, and
+reloads every `refresh_seconds` as well in case a notification was missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+import psycopg
+
+from userflow.store.keys import key_hash
+
+log = logging.getLogger(__name__)
+
+CHANNEL: Final = "userflow_tenants"
+_QUERY: Final = """
+SELECT k.key_hash, k.kind, c.company_id, c.slug, c.retention_days, c.topic_mode,
+       c.legacy_keyless_ingest
+FROM api_key k JOIN company c USING (company_id)
+WHERE k.revoked_at IS NULL
+"""
+_COMPANIES: Final = (
+    "SELECT company_id, slug, retention_days, topic_mode, legacy_keyless_ingest FROM company"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    company_id: uuid.UUID
+    slug: str
+    retention_days: int
+    topic_mode: str
+    legacy_keyless_ingest: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    write_keys: dict[bytes, Tenant]
+    # Companies by id and by slug, for the seed's keyless /send_event.
+    companies: dict[str, Tenant]
+
+
+def load(conn: psycopg.Connection) -> Snapshot:
+    companies: dict[str, Tenant] = {}
+    for company_id, slug, retention, mode, legacy in conn.execute(_COMPANIES):
+        tenant = Tenant(company_id, slug, retention, mode, legacy)
+        companies[str(company_id)] = companies[slug] = tenant
+    write_keys = {
+        bytes(digest): companies[str(company_id)]
+        for digest, kind, company_id, *_ in conn.execute(_QUERY)
+        if kind == "write"
+    }
+    return Snapshot(write_keys, companies)
+
+
+class TenantCache:
+    def __init__(self, conninfo: str, refresh_seconds: float = 30.0) -> None:
+        self._conninfo = conninfo
+        self._refresh = refresh_seconds
+        self._snapshot: Snapshot | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tenant-cache", daemon=True)
+
+    @property
+    def loaded(self) -> bool:
+        return self._snapshot is not None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def by_write_key(self, key: str) -> Tenant | None:
+        snap = self._snapshot
+        return snap.write_keys.get(key_hash(key)) if snap else None
+
+    def by_company(self, company: str) -> Tenant | None:
+        snap = self._snapshot
+        return snap.companies.get(company) if snap else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._snapshot = load(conn)
+                    while not self._stop.is_set():
+                        # Any notification, or none within the period, means reload.
+                        for _ in conn.notifies(timeout=self._refresh, stop_after=1):
+                            pass
+                        self._snapshot = load(conn)
+            except psycopg.Error as exc:
+                # Keep serving the last snapshot while the database is away.
+                log.warning("tenant cache: %s; retrying in 1 s", exc)
+                self._stop.wait(1.0)

@@ -1,0 +1,135 @@
+"""Segment messages → Event: mapping, time correction, and field errors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from userflow.events.errors import InvalidEvent
+from userflow.events.receipt import Receipt
+from userflow.events.segment import from_segment
+
+NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+COMPANY = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def receipt(**kw: object) -> Receipt:
+    base = dict(company_id=COMPANY, received_at=NOW, retention_days=90, max_future_seconds=86400,
+                request_ip="203.0.113.9", request_user_agent="curl/8")
+    base.update(kw)
+    return Receipt(**base)  # type: ignore[arg-type]
+
+
+def fields_of(exc: pytest.ExceptionInfo[InvalidEvent]) -> set[str]:
+    return {e.field for e in exc.value.errors}
+
+
+def test_track_with_builtin_name_is_that_interaction() -> None:
+    event = from_segment({
+        "type": "track", "event": "click", "userId": "u1", "messageId": str(COMPANY),
+        "properties": {"selector": "#buy", "text": "Buy", "x": 10.4, "y": 20, "href": "https://s/c",
+                       "color": "red"},
+        "context": {"sessionId": "s1", "ip": "8.8.8.8", "userAgent": "UA",
+                    "page": {"url": "https://s/p?utm_source=news&utm_medium=mail"}},
+    }, receipt())
+    assert event.event_type == "click" and event.event_name is None
+    assert (event.element_selector, event.element_text, event.target_url) == ("#buy", "Buy", "https://s/c")
+    assert (event.x_coordinate, event.y_coordinate) == (10, 20)
+    assert event.event_id == COMPANY
+    assert event.session_id == "s1" and event.ip_address == "8.8.8.8" and event.user_agent == "UA"
+    assert (event.utm_source, event.utm_medium) == ("news", "mail")
+    assert event.metadata == {"color": "red"}
+
+
+def test_other_track_names_are_custom_events() -> None:
+    event = from_segment({"type": "track", "event": "Order Completed", "anonymousId": "a",
+                          "properties": {"revenue": 12.5}}, receipt())
+    assert (event.event_type, event.event_name) == ("custom", "Order Completed")
+    assert event.metadata == {"revenue": 12.5}
+    assert event.ip_address == "203.0.113.9"  # the request's address when context has none
+
+
+def test_page_identify_group_alias() -> None:
+    page = from_segment({"type": "page", "name": "Home", "userId": "u",
+                         "properties": {"url": "https://s/", "title": "T", "referrer": "https://r/"}},
+                        receipt())
+    assert (page.event_type, page.event_name, page.page_url, page.page_title, page.referrer) == (
+        "page_view", "Home", "https://s/", "T", "https://r/")
+    ident = from_segment({"type": "identify", "userId": "u", "traits": {"plan": "pro"}}, receipt())
+    assert ident.event_type == "identify" and ident.traits == {"plan": "pro"}
+    group = from_segment({"type": "group", "userId": "u", "groupId": "g1"}, receipt())
+    assert (group.event_name, group.metadata) == ("$group", {"groupId": "g1"})
+
+
+def test_numeric_user_id_is_coerced_and_non_uuid_message_id_is_hashed_per_company() -> None:
+    a = from_segment({"type": "track", "event": "x", "userId": 42, "messageId": "m-1"}, receipt())
+    b = from_segment({"type": "track", "event": "x", "userId": 42, "messageId": "m-1"}, receipt())
+    other = from_segment({"type": "track", "event": "x", "userId": 42, "messageId": "m-1"},
+                         receipt(company_id=uuid.uuid4()))
+    assert a.user_id == "42"
+    assert a.event_id == b.event_id != other.event_id
+
+
+def test_clock_skew_is_corrected_with_sent_at() -> None:
+    # The device clock is an hour fast; the event happened 10 s before sending.
+    event = from_segment({"type": "track", "event": "x", "userId": "u",
+                          "timestamp": "2026-05-01T13:00:00Z", "sentAt": "2026-05-01T13:00:10Z"},
+                         receipt())
+    assert event.event_timestamp == NOW - timedelta(seconds=10)
+
+
+def test_batch_sent_at_applies_when_message_has_none() -> None:
+    event = from_segment({"type": "track", "event": "x", "userId": "u",
+                          "timestamp": "2026-05-01T12:59:00+01:00"},
+                         receipt(sent_at=datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)))
+    assert event.event_timestamp == NOW - timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(("timestamp", "field"), [
+    ("2027-05-01T12:00:00Z", "timestamp"),   # a year ahead
+    ("2025-01-01T00:00:00Z", "timestamp"),   # older than retention
+    ("yesterday", "timestamp"),
+])
+def test_time_window_and_format(timestamp: str, field: str) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "x", "userId": "u", "timestamp": timestamp},
+                     receipt())
+    assert fields_of(exc) == {field}
+
+
+def test_every_bad_field_is_named() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "userId": ["no"], "properties": "no",
+                      "context": {"ip": "999.1.1.1"}}, receipt())
+    assert fields_of(exc) == {"event", "userId", "properties", "context.ip"}
+
+
+def test_nul_bytes_are_refused_in_columns_and_properties() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "a\x00b", "userId": "u"}, receipt())
+    assert fields_of(exc) == {"event"}
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "e", "userId": "u",
+                      "properties": {"nested": [{"k": "v\x00"}]}}, receipt(may_contain_nul=True))
+    assert fields_of(exc) == {"properties.nested[0].k"}
+
+
+@pytest.mark.parametrize("message", [{"type": "nope", "userId": "u"}, {"userId": "u"}, [], "x"])
+def test_unknown_or_missing_type(message: object) -> None:
+    with pytest.raises(InvalidEvent):
+        from_segment(message, receipt())
+
+
+def test_missing_identity() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "page"}, receipt())
+    assert fields_of(exc) == {"userId"}
+
+
+def test_out_of_range_numbers() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "scroll", "userId": "u",
+                      "properties": {"scroll_depth": 101, "x": 2**40}}, receipt())
+    assert fields_of(exc) == {"properties.scroll_depth", "properties.x"}
