@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from userflow.config import Settings, settings as default_settings
 from userflow.events import timestamps
@@ -23,6 +23,7 @@ from userflow.ingest.auth import key_from, tenant_for_key, tenant_for_legacy
 from userflow.ingest.body import read_json
 from userflow.ingest.errors import BadRequest
 from userflow.ingest.producer import EventProducer
+from userflow.ingest.responses import JSONAnswer
 from userflow.ingest.tenants import Tenant, TenantCache
 
 _SINGLE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
@@ -49,7 +50,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(app.state.producer.close)
 
     app = FastAPI(title="UserFlow ingest", version="1", lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+                  default_response_class=JSONAnswer)
     errors.install(app)
 
     def receipt(request: Request, tenant: Tenant, raw: bytes, sent_at: Any = None) -> Receipt:
@@ -72,7 +73,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         return verdicts
 
     @app.post("/v1/batch", openapi_extra=openapi.body(openapi.BATCH), tags=["segment"])
-    async def batch(request: Request) -> ORJSONResponse:
+    async def batch(request: Request) -> JSONAnswer:
         """Segment batch: up to 500 KB of messages, a verdict for each."""
         body, raw = await read_json(request, s.max_request_bytes)
         tenant = tenant_for_key(request.app.state.tenants, key_from(request, body))
@@ -86,14 +87,14 @@ def create_app(s: Settings | None = None) -> FastAPI:
             messages = [_with_context(m, shared) for m in messages]
         verdicts = await run(request, messages, from_segment, tenant, raw, sent_at)
         accepted = sum(v.accepted for v in verdicts)
-        return ORJSONResponse(
+        return JSONAnswer(
             {"accepted": accepted, "rejected": len(verdicts) - accepted,
              "results": [v.as_json() for v in verdicts]},
             status_code=200 if accepted else 400,
         )
 
     def single(kind: str) -> Any:
-        async def handler(request: Request) -> ORJSONResponse:
+        async def handler(request: Request) -> JSONAnswer:
             body, raw = await read_json(request, s.max_event_bytes)
             tenant = tenant_for_key(request.app.state.tenants, key_from(request, body))
             normalise = lambda msg, r: from_segment(msg, r, forced_type=kind)  # noqa: E731
@@ -107,7 +108,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
                           openapi_extra=openapi.body(openapi.MESSAGE))
 
     @app.post("/send_event", openapi_extra=openapi.body(openapi.SEED_EVENT), tags=["seed"])
-    async def send_event(request: Request) -> ORJSONResponse:
+    async def send_event(request: Request) -> JSONAnswer:
         """The seed's payload, unchanged, for clients written against it."""
         body, raw = await read_json(request, s.max_event_bytes)
         tenant = tenant_for_legacy(request.app.state.tenants, request, body)
@@ -118,11 +119,11 @@ def create_app(s: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    async def readyz(request: Request) -> ORJSONResponse:
+    async def readyz(request: Request) -> JSONAnswer:
         kafka = await asyncio.to_thread(request.app.state.producer.reachable, 2.0)
         tenants = request.app.state.tenants.loaded
         ready = kafka and tenants
-        return ORJSONResponse({"kafka": kafka, "tenants_loaded": tenants},
+        return JSONAnswer({"kafka": kafka, "tenants_loaded": tenants},
                               status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
@@ -150,9 +151,9 @@ def _with_context(message: Any, shared: dict[str, Any]) -> Any:
     return {**message, "context": {**shared, **own} if isinstance(own, dict) else shared}
 
 
-def _single_answer(verdicts: list[Verdict]) -> ORJSONResponse:
+def _single_answer(verdicts: list[Verdict]) -> JSONAnswer:
     verdict = verdicts[0]
     if not verdict.accepted:
         raise InvalidEvent(verdict.errors)
-    return ORJSONResponse({"status": "accepted", "event_id": str(verdict.event_id),
+    return JSONAnswer({"status": "accepted", "event_id": str(verdict.event_id),
                            "message": "Event sent successfully"})

@@ -7,7 +7,7 @@ Bodies carry Segment's `code` and `message` (its clients read those) plus
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from userflow.ingest.responses import JSONAnswer
 
 from userflow.events.errors import FieldError, InvalidEvent
 from userflow.ingest.producer import KafkaUnavailable, ProducerBusy
@@ -45,8 +45,8 @@ class UnsupportedMediaType(IngestError):
 
 
 def _answer(status: int, code: str, message: str, errors: list[FieldError],
-            headers: dict[str, str] | None = None) -> ORJSONResponse:
-    return ORJSONResponse(
+            headers: dict[str, str] | None = None) -> JSONAnswer:
+    return JSONAnswer(
         {"code": code, "message": message, "errors": [e.as_json() for e in errors]},
         status_code=status,
         headers=headers,
@@ -55,20 +55,20 @@ def _answer(status: int, code: str, message: str, errors: list[FieldError],
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(IngestError)
-    async def ingest_error(_: Request, exc: IngestError) -> ORJSONResponse:
+    async def ingest_error(_: Request, exc: IngestError) -> JSONAnswer:
         return _answer(exc.status, exc.code, exc.message, exc.errors, exc.headers)
 
     @app.exception_handler(InvalidEvent)
-    async def invalid_event(_: Request, exc: InvalidEvent) -> ORJSONResponse:
+    async def invalid_event(_: Request, exc: InvalidEvent) -> JSONAnswer:
         too_large = any(e.reason.startswith("event is larger") for e in exc.errors)
         status, code = (413, "payload_too_large") if too_large else (400, "invalid_event")
         return _answer(status, code, str(exc), exc.errors)
 
     @app.exception_handler(ProducerBusy)
-    async def busy(_: Request, exc: ProducerBusy) -> ORJSONResponse:
+    async def busy(_: Request, exc: ProducerBusy) -> JSONAnswer:
         return _answer(429, "too_many_requests", str(exc), [], {"Retry-After": "1"})
 
     @app.exception_handler(KafkaUnavailable)
-    async def unavailable(_: Request, exc: KafkaUnavailable) -> ORJSONResponse:
+    async def unavailable(_: Request, exc: KafkaUnavailable) -> JSONAnswer:
         return _answer(503, "unavailable", f"events not accepted: {exc}", [],
                        {"Retry-After": "5"})

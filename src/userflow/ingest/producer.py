@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class EventProducer:
         self._producer = Producer(self._conf)
         self._stop = threading.Event()
         self._brokers_down = False
+        self._last_probe = 0.0
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._poller.start()
 
@@ -66,24 +67,30 @@ class EventProducer:
         while not self._stop.is_set():
             self._producer.poll(0.1)
 
-    @property
-    def healthy(self) -> bool:
-        return not self._brokers_down
-
     def reachable(self, timeout: float = 2.0) -> bool:
-        """A real round trip to the cluster (for /readyz and to clear the down flag)."""
+        """A metadata round trip on the producer's own connections (for /readyz)."""
         try:
-            AdminClient({"bootstrap.servers": self._conf["bootstrap.servers"]}).list_topics(
-                timeout=timeout)
+            self._producer.list_topics(timeout=timeout)
         except KafkaException:
             return False
         self._brokers_down = False
         return True
 
+    async def _check_brokers(self) -> None:
+        # While librdkafka reports every broker down, answer 503 at once rather
+        # than queue; probe again at most once a second to notice the return.
+        if not self._brokers_down:
+            return
+        now = time.monotonic()
+        if now - self._last_probe >= 1.0:
+            self._last_probe = now
+            if await asyncio.to_thread(self.reachable, 1.0):
+                return
+        raise KafkaUnavailable("no Kafka broker is reachable")
+
     async def send_all(self, messages: Sequence[Outgoing]) -> None:
         """Send and wait until Kafka acknowledged every message, or raise."""
-        if self._brokers_down and not await asyncio.to_thread(self.reachable, 1.0):
-            raise KafkaUnavailable("no Kafka broker is reachable")
+        await self._check_brokers()
         loop = asyncio.get_running_loop()
         ack = _Ack(loop, len(messages))
         try:

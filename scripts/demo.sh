@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make demo`: the whole pipeline on this machine, then a summary from SQL.
+# Services, venv and migrations are made by the Makefile before this runs.
+# Idempotent: a second run reuses the demo tenant and the running processes
+# and adds another 50,000 events.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+DEMO="$ROOT/.local/demo"
+UF="$ROOT/.venv/bin/userflow"
+PORT="${UF_DEMO_PORT:-8080}"
+EVENTS="${UF_DEMO_EVENTS:-50000}"
+mkdir -p "$DEMO"
+# shellcheck source=/dev/null
+. "$ROOT/.local/env"
+
+running() { [ -f "$DEMO/$1.pid" ] && kill -0 "$(cat "$DEMO/$1.pid")" 2>/dev/null; }
+
+start() { # name, then the userflow arguments
+    local name=$1
+    shift
+    if running "$name"; then
+        echo "demo: $name already running (pid $(cat "$DEMO/$name.pid"))"
+        return
+    fi
+    setsid "$UF" "$@" >"$DEMO/$name.log" 2>&1 &
+    echo $! >"$DEMO/$name.pid"
+    echo "demo: started $name (pid $!, log .local/demo/$name.log)"
+}
+
+psql_q() { psql "$UF_DATABASE_URL" -XAtq "$@"; }
+
+# The demo tenant is made once; its keys are kept beside the demo's logs.
+if [ -f "$DEMO/tenant.json" ] && psql_q -c \
+    "SELECT 1 FROM company WHERE company_id = '$(jq -r .company_id "$DEMO/tenant.json")'" | grep -q 1; then
+    echo "demo: reusing tenant $(jq -r .slug "$DEMO/tenant.json")"
+else
+    "$UF" tenant create --name "Demo Shop $(date +%s)" --tier pro >"$DEMO/tenant.json"
+    echo "demo: created tenant $(jq -r .slug "$DEMO/tenant.json")"
+fi
+COMPANY=$(jq -r .company_id "$DEMO/tenant.json")
+KEY=$(jq -r .write_key "$DEMO/tenant.json")
+
+start ingest ingest --port "$PORT" --workers 2
+start consumer consume --processes 1
+for _ in $(seq 60); do
+    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    sleep 1
+done
+curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || {
+    echo "demo: the ingest did not become ready; see .local/demo/ingest.log" >&2
+    exit 1
+}
+
+before=$(psql_q -c "SELECT count(*) FROM user_events WHERE company_id = '$COMPANY'")
+"$UF" simulate --url "http://127.0.0.1:$PORT" --key "$KEY" --events "$EVENTS" \
+    --seed "$before" --truth "$DEMO/truth.json"
+
+want=$((before + EVENTS))
+printf 'demo: waiting for %d rows in PostgreSQL' "$want"
+for _ in $(seq 300); do
+    have=$(psql_q -c "SELECT count(*) FROM user_events WHERE company_id = '$COMPANY'")
+    [ "$have" -ge "$want" ] && break
+    printf '.'
+    sleep 1
+done
+echo " $have"
+[ "$have" -eq "$want" ] || { echo "demo: expected $want rows, found $have" >&2; exit 1; }
+
+psql "$UF_DATABASE_URL" -X -v company="$COMPANY" -f "$ROOT/scripts/summary.sql"
+cat <<MSG
+
+The stack is still running:
+  ingest    http://127.0.0.1:$PORT  (write key in .local/demo/tenant.json)
+  consumer  log in .local/demo/consumer.log
+  psql      . .local/env && psql "\$UF_DATABASE_URL"
+Stop it with:  make stop            (ingest and consumer)
+               make services-down   (PostgreSQL and Kafka)
+MSG
