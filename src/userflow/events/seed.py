@@ -46,7 +46,7 @@ def from_seed(payload: Any, r: Receipt) -> Event:
         raise InvalidEvent([FieldError("body", "must be a JSON object")])
     c = Collector()
     event_type = payload.get("event_type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         c.add("event_type", f"must be one of {', '.join(sorted(EVENT_TYPES))}")
     ids = {name: c.identifier(payload.get(name), name) for name in _IDS}
     if ids["user_id"] is None and ids["anonymous_id"] is None and "user_id" not in {
@@ -62,7 +62,7 @@ def from_seed(payload: Any, r: Receipt) -> Event:
         if payload.get("event_timestamp") is not None:
             ts = timestamps.corrected(
                 timestamps.parse(payload["event_timestamp"], "event_timestamp"), sent_at,
-                r.received_at)
+                r.received_at, "event_timestamp")
             timestamps.check_window(ts, r.received_at, r.retention_days, r.max_future_seconds,
                                     "event_timestamp")
     except InvalidEvent as bad:
@@ -84,7 +84,7 @@ def from_seed(payload: Any, r: Receipt) -> Event:
     event = Event(
         event_id=event_id(payload.get("event_id"), r.company_id, c, "event_id"),
         company_id=r.company_id,
-        event_type=event_type if event_type in EVENT_TYPES else "custom",
+        event_type=event_type if not c.errors else "custom",
         event_timestamp=ts,
         received_at=r.received_at,
         sent_at=sent_at,

@@ -86,7 +86,7 @@ def _time(msg: dict[str, Any], r: Receipt, c: Collector) -> tuple[datetime, date
         if raw is None:
             return r.received_at, sent_at
         field = "timestamp" if "timestamp" in msg else "originalTimestamp"
-        ts = timestamps.corrected(timestamps.parse(raw, field), sent_at, r.received_at)
+        ts = timestamps.corrected(timestamps.parse(raw, field), sent_at, r.received_at, field)
         timestamps.check_window(ts, r.received_at, r.retention_days, r.max_future_seconds, field)
         return ts, sent_at
     except InvalidEvent as bad:

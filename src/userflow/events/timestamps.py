@@ -35,7 +35,9 @@ def parse(value: object, field: str) -> datetime:
     raise InvalidEvent([FieldError(field, "must be an ISO-8601 date-time or a unix time")])
 
 
-def corrected(original: datetime, sent_at: datetime | None, received_at: datetime) -> datetime:
+def corrected(
+    original: datetime, sent_at: datetime | None, received_at: datetime, field: str = "timestamp"
+) -> datetime:
     """Segment: timestamp = receivedAt − (sentAt − originalTimestamp), when sentAt is given.
 
     The device clock may be wrong, but the gap between the event and the send
@@ -43,7 +45,12 @@ def corrected(original: datetime, sent_at: datetime | None, received_at: datetim
     """
     if sent_at is None:
         return original
-    return received_at - (sent_at - original)
+    try:
+        return received_at - (sent_at - original)
+    except OverflowError:
+        raise InvalidEvent(
+            [FieldError(field, "is out of range once corrected for clock skew with sentAt")]
+        ) from None
 
 
 def check_window(
