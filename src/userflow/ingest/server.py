@@ -38,6 +38,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "loglevel": settings.log_level.lower(),
         # Keep-alive matters: SDKs reuse connections for their batches.
         "keepalive": 75,
+        # The kernel spreads connections over the workers; without it one
+        # worker takes most keep-alive connections and the other idles.
+        "reuse_port": True,
         "graceful_timeout": 20,
         "timeout": 60,
         "accesslog": None,

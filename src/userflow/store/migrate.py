@@ -9,12 +9,14 @@ applied is refused rather than silently ignored.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
+# The repository's sql/ folder; an installed package (the image) sets UF_SQL_DIR.
+SQL_DIR = Path(os.environ.get("UF_SQL_DIR") or Path(__file__).resolve().parents[3] / "sql")
 _LOCK_KEY = 0x75666D67  # "ufmg"
 
 
