@@ -50,12 +50,6 @@ class Settings:
     def tenant_topic(self, slug: str) -> str:
         return f"{self.topic_prefix}.{slug}"
 
-    @property
-    def topic_pattern(self) -> str:
-        """The consumer's subscription: every event topic but the dead letters."""
-        prefix = self.topic_prefix.replace(".", r"\.")
-        return rf"^{prefix}\.(?!dlq$)[A-Za-z0-9._-]+$"
-
 
 def _coerce(raw: str, kind: type) -> object:
     if kind is bool:
