@@ -30,6 +30,7 @@ from .stack import ROOT, Stack, stack_env, wait_for
 pytestmark = pytest.mark.services
 
 SERVICES = ["bash", str(ROOT / "scripts" / "services.sh")]
+PRODUCE_TIMEOUT = 4.0
 
 
 @dataclass
@@ -83,7 +84,11 @@ def distinct_and_total(database_url: str, company_id: uuid.UUID) -> tuple[int, i
 @pytest.fixture
 def own_stack(service_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[Stack]:
     prefix = f"uff{uuid.uuid4().hex[:8]}.events"
-    s = Stack(stack_env(service_env, database_url, prefix), database_url, tmp_path)
+    env = stack_env(service_env, database_url, prefix)
+    # A request caught in flight when Kafka goes away waits this long for its
+    # acknowledgement before answering 503; later ones are refused at once.
+    env["UF_PRODUCE_TIMEOUT_SECONDS"] = str(PRODUCE_TIMEOUT)
+    s = Stack(env, database_url, tmp_path)
     s.start_ingest()
     s.start_consumer()
     yield s
@@ -126,11 +131,13 @@ def test_kafka_down_mid_stream_answers_503_then_recovers(own_stack: Stack,
     wait_for(lambda: own_stack.rows(fault_tenant.company_id) > 500, 60, "rows to start arriving")
     subprocess.run([*SERVICES, "kafka-stop"], check=True, timeout=120)
     down_from = time.monotonic()
-    time.sleep(8.0)
+    time.sleep(PRODUCE_TIMEOUT + 8.0)
     down_until = time.monotonic()
     subprocess.run([*SERVICES, "kafka-start"], check=True, timeout=180)
     sender.join()
-    during = Counter(code for t, code in sender.statuses if down_from + 1 < t < down_until)
+    # Answers given while Kafka was down, after the in-flight request timed out.
+    during = Counter(code for t, code in sender.statuses
+                     if down_from + PRODUCE_TIMEOUT + 1.5 < t < down_until)
     assert during[503] > 0, f"no 503 while Kafka was down: {during}"
     assert during[200] == 0, f"2xx while Kafka was down: {during}"
     assert_exact(own_stack, fault_tenant, sender)
