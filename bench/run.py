@@ -74,12 +74,12 @@ def _delay_p99_ms(url: str, company: uuid.UUID, since: datetime) -> dict[str, fl
             " SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - received_at) * 1000 AS d"
             " FROM user_events WHERE company_id = %s AND received_at >= %s) t",
             (company, since)).fetchone()
-    return {"delay_p50_ms": round(p50, 1), "delay_p99_ms": round(p99, 1),
-            "delay_max_ms": round(worst, 1)}
+    return {"delay_p50_ms": round(float(p50), 1), "delay_p99_ms": round(float(p99), 1),
+            "delay_max_ms": round(float(worst), 1)}
 
 
 def _bytes_per_event(url: str) -> dict[str, Any]:
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         rows = conn.execute("SELECT count(*) FROM user_events").fetchone()[0]
         parts = conn.execute(
@@ -122,16 +122,21 @@ def main(
         migrate.apply(url)
         stack = Stack(stack_env(base, url, f"ufb{uuid.uuid4().hex[:6]}.events"), url, logs)
         try:
-            results |= _run(stack, url, logs, seconds, prefill_events, e2e_events)
+            _run(stack, url, logs, seconds, prefill_events, e2e_events, results)
         finally:
             stack.stop()
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+            _save(results)
     console.print(_table(results))
     console.print(f"written to {HERE / 'results.json'}")
 
 
-def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _save(results: dict[str, Any]) -> None:
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: int,
+         out: dict[str, Any]) -> None:
+    """Fill `out` phase by phase, saving after each, so a late failure keeps the figures."""
     backlog = _tenant(url, "Backlog")
     stack.start_ingest(workers=2)
 
@@ -151,6 +156,8 @@ def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: in
     out["simulated_batches"] = {"events": report.accepted,
                                 "events_per_second": round(report.events_per_second),
                                 "p50_ms": report.latency_p50_ms, "p99_ms": report.latency_p99_ms}
+    _save(out)
+    console.print(out["single_event"], out["batch_of_100"], out["simulated_batches"])
     expected = (single.requests - single.non_2xx) + (batch.requests - batch.non_2xx) * 100 \
         + report.accepted
 
@@ -161,6 +168,8 @@ def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: in
     out["consumer_drain"] = {"rows": expected,
                              "rows_per_second": round(expected / (last - first)),
                              "rows_per_second_incl_startup": round(expected / (last - started))}
+    _save(out)
+    console.print(out["consumer_drain"])
 
     console.print(f"[bold]3. end to end[/]: {e2e:,} simulated events through /v1/batch")
     live = _tenant(url, "Live")
@@ -177,10 +186,11 @@ def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: in
         "events_per_second": round(report.accepted / (done - t0)),
         "rows": _rows(url, live.company_id),
     } | _delay_p99_ms(url, live.company_id, since)
+    _save(out)
+    console.print(out["end_to_end"])
 
     console.print("[bold]4. bytes per stored event[/]")
     out["bytes_per_event"] = _bytes_per_event(url)
-    return out
 
 
 def _table(r: dict[str, Any]) -> Table:

@@ -81,14 +81,20 @@ def distinct_and_total(database_url: str, company_id: uuid.UUID) -> tuple[int, i
             (company_id,)).fetchone()
 
 
-@pytest.fixture
-def own_stack(service_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[Stack]:
+def faulted_stack(service_env: dict[str, str], database_url: str, tmp_path: Path,
+                  **settings: str) -> Stack:
     prefix = f"uff{uuid.uuid4().hex[:8]}.events"
     env = stack_env(service_env, database_url, prefix)
+    env.update(settings)
+    return Stack(env, database_url, tmp_path)
+
+
+@pytest.fixture
+def own_stack(service_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[Stack]:
     # A request caught in flight when Kafka goes away waits this long for its
     # acknowledgement before answering 503; later ones are refused at once.
-    env["UF_PRODUCE_TIMEOUT_SECONDS"] = str(PRODUCE_TIMEOUT)
-    s = Stack(env, database_url, tmp_path)
+    s = faulted_stack(service_env, database_url, tmp_path,
+                      UF_PRODUCE_TIMEOUT_SECONDS=str(PRODUCE_TIMEOUT))
     s.start_ingest()
     s.start_consumer()
     yield s
@@ -152,3 +158,28 @@ def test_postgres_crash_mid_stream(own_stack: Stack, fault_tenant: NewTenant) ->
     subprocess.run([*SERVICES, "pg-start"], check=True, timeout=120)
     sender.join()
     assert_exact(own_stack, fault_tenant, sender)
+
+
+def test_full_producer_queue_answers_429_and_the_retry_is_stored_once(
+        service_env: dict[str, str], database_url: str, tmp_path: Path,
+        fault_tenant: NewTenant) -> None:
+    s = faulted_stack(service_env, database_url, tmp_path, UF_PRODUCER_QUEUE_MAX_MESSAGES="10")
+    s.start_ingest(workers=1)
+    s.start_consumer()
+    try:
+        batch = mixed_batch(100)
+        r = httpx.post(f"{s.url}/v1/batch", json={"batch": batch},
+                       auth=(fault_tenant.write_key, ""), timeout=30)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        # The client retries in smaller batches, as Segment's clients would.
+        for i in range(0, 100, 10):
+            for _attempt in range(50):
+                r = httpx.post(f"{s.url}/v1/batch", json={"batch": batch[i:i + 10]},
+                               auth=(fault_tenant.write_key, ""), timeout=30)
+                if r.status_code != 429:
+                    break
+                time.sleep(0.1)
+            assert r.status_code == 200, r.text
+        assert s.wait_rows(100, fault_tenant.company_id) == 100
+    finally:
+        s.stop()

@@ -134,3 +134,11 @@ def test_service_stays_up(stack: Stack) -> None:
     assert httpx.get(f"{stack.url}/readyz", timeout=5).status_code == 200
     assert stack.ingest is not None and stack.ingest.proc is not None
     assert stack.ingest.proc.poll() is None
+
+
+def test_unknown_keys_are_ignored_not_fatal(stack: Stack, tenant: NewTenant) -> None:
+    msg = {**message("track", "click"), "someNewField": {"x": 1}, "channel": "server"}
+    r = httpx.post(f"{stack.url}/v1/batch", json={"batch": [msg], "extra": True},
+                   auth=(tenant.write_key, ""), timeout=30)
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    assert stack.wait_rows(1, tenant.company_id) == 1
