@@ -76,7 +76,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
     async def batch(request: Request) -> JSONAnswer:
         """Segment batch: up to 500 KB of messages, a verdict for each."""
         body, raw = await read_json(request, s.max_request_bytes)
-        tenant = tenant_for_key(request.app.state.tenants, key_from(request, body))
+        tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
         messages = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages:
             raise BadRequest("batch must be a non-empty array of messages",
@@ -96,7 +96,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
     def single(kind: str) -> Any:
         async def handler(request: Request) -> JSONAnswer:
             body, raw = await read_json(request, s.max_event_bytes)
-            tenant = tenant_for_key(request.app.state.tenants, key_from(request, body))
+            tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
             normalise = lambda msg, r: from_segment(msg, r, forced_type=kind)  # noqa: E731
             return _single_answer(await run(request, [body], normalise, tenant, raw))
         handler.__name__ = kind
@@ -111,7 +111,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
     async def send_event(request: Request) -> JSONAnswer:
         """The seed's payload, unchanged, for clients written against it."""
         body, raw = await read_json(request, s.max_event_bytes)
-        tenant = tenant_for_legacy(request.app.state.tenants, request, body)
+        tenant = await tenant_for_legacy(request.app.state.tenants, request, body)
         return _single_answer(await run(request, [body], from_seed, tenant, raw))
 
     @app.get("/healthz", tags=["ops"])

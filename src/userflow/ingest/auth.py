@@ -37,26 +37,26 @@ def key_from(request: Request, body: Any) -> str | None:
     return None
 
 
-def tenant_for_key(cache: TenantCache, key: str | None) -> Tenant:
+async def tenant_for_key(cache: TenantCache, key: str | None) -> Tenant:
     if not key:
         raise Unauthorized(
             "a write key is required: HTTP Basic user, X-UserFlow-Key header or writeKey",
             [FieldError("writeKey", "missing")],
         )
-    tenant = cache.by_write_key(key)
+    tenant = await cache.by_write_key(key)
     if tenant is None:
         raise Unauthorized("the write key is unknown or revoked",
                            [FieldError("writeKey", "unknown or revoked")])
     return tenant
 
 
-def tenant_for_legacy(cache: TenantCache, request: Request, body: Any) -> Tenant:
+async def tenant_for_legacy(cache: TenantCache, request: Request, body: Any) -> Tenant:
     """/send_event: the key when one is sent, else the company_id of a tenant that allows it."""
     key = key_from(request, body)
     if key:
-        return tenant_for_key(cache, key)
+        return await tenant_for_key(cache, key)
     company = body.get("company_id") if isinstance(body, dict) else None
-    tenant = cache.by_company(str(company)) if isinstance(company, str | int) else None
+    tenant = await cache.by_company(str(company)) if isinstance(company, str | int) else None
     if tenant is None or not tenant.legacy_keyless_ingest:
         raise Unauthorized(
             "a write key is required (X-UserFlow-Key); keyless ingest by company_id is off",

@@ -4,12 +4,18 @@ A background thread loads every live key at start, then LISTENs for the
 `userflow_tenants` notification (sent by triggers on company and api_key), so
 a new key works and a revoked key stops working within milliseconds, and
 reloads every `refresh_seconds` as well in case a notification was missed.
+A key not in the snapshot triggers one reload before it is refused, so a
+key used the moment it was made never sees a stale cache; such reloads are
+at most one per `_MISS_RELOAD_SECONDS`, so unknown keys cannot flood the
+database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Final
@@ -21,6 +27,7 @@ from userflow.store.keys import key_hash
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "userflow_tenants"
+_MISS_RELOAD_SECONDS: Final = 0.5
 _QUERY: Final = """
 SELECT k.key_hash, k.kind, c.company_id, c.slug, c.retention_days, c.topic_mode,
        c.legacy_keyless_ingest
@@ -66,6 +73,8 @@ class TenantCache:
         self._conninfo = conninfo
         self._refresh = refresh_seconds
         self._snapshot: Snapshot | None = None
+        self._loaded_at = 0.0
+        self._miss_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tenant-cache", daemon=True)
 
@@ -79,25 +88,48 @@ class TenantCache:
     def stop(self) -> None:
         self._stop.set()
 
-    def by_write_key(self, key: str) -> Tenant | None:
+    async def by_write_key(self, key: str) -> Tenant | None:
+        digest = key_hash(key)
         snap = self._snapshot
-        return snap.write_keys.get(key_hash(key)) if snap else None
+        if snap is not None and digest in snap.write_keys:
+            return snap.write_keys[digest]
+        snap = await asyncio.to_thread(self._reload_after_miss)
+        return snap.write_keys.get(digest) if snap else None
 
-    def by_company(self, company: str) -> Tenant | None:
+    async def by_company(self, company: str) -> Tenant | None:
         snap = self._snapshot
+        if snap is not None and company in snap.companies:
+            return snap.companies[company]
+        snap = await asyncio.to_thread(self._reload_after_miss)
         return snap.companies.get(company) if snap else None
+
+    def _install(self, snap: Snapshot) -> Snapshot:
+        self._snapshot = snap
+        self._loaded_at = time.monotonic()
+        return snap
+
+    def _reload_after_miss(self) -> Snapshot | None:
+        with self._miss_lock:
+            if time.monotonic() - self._loaded_at < _MISS_RELOAD_SECONDS:
+                return self._snapshot
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2) as conn:
+                    return self._install(load(conn))
+            except psycopg.Error as exc:
+                log.warning("tenant cache: reload after a miss failed: %s", exc)
+                return self._snapshot
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._snapshot = load(conn)
+                    self._install(load(conn))
                     while not self._stop.is_set():
                         # Any notification, or none within the period, means reload.
                         for _ in conn.notifies(timeout=self._refresh, stop_after=1):
                             pass
-                        self._snapshot = load(conn)
+                        self._install(load(conn))
             except psycopg.Error as exc:
                 # Keep serving the last snapshot while the database is away.
                 log.warning("tenant cache: %s; retrying in 1 s", exc)
