@@ -87,17 +87,17 @@ def _bytes_per_event(url: str) -> dict[str, Any]:
             " sum(pg_total_relation_size(c.oid) - pg_relation_size(c.oid) - pg_indexes_size(c.oid))"
             " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " WHERE i.inhparent = 'user_events'::regclass").fetchone()
-        ids = conn.execute("SELECT pg_total_relation_size('event_ids')").fetchone()[0]
-        agents = conn.execute("SELECT pg_total_relation_size('user_agent')").fetchone()[0]
+        dictionaries = conn.execute(
+            "SELECT pg_total_relation_size('text_value') + pg_total_relation_size('user_agent')"
+        ).fetchone()[0]
     heap, indexes, toast = (int(x or 0) for x in parts)
     return {
         "rows": rows,
         "user_events_heap": round(heap / rows, 1),
         "user_events_indexes": round(indexes / rows, 1),
         "user_events_toast": round(toast / rows, 1),
-        "event_ids": round(ids / rows, 1),
-        "user_agent": round(agents / rows, 1),
-        "total": round((heap + indexes + toast + ids + agents) / rows, 1),
+        "dictionaries": round(dictionaries / rows, 1),
+        "total": round((heap + indexes + toast + dictionaries) / rows, 1),
     }
 
 
@@ -211,7 +211,7 @@ def _table(r: dict[str, Any]) -> Table:
         ("ingest → row delay p50 / p99", f"{e['delay_p50_ms']:,} / {e['delay_p99_ms']:,} ms"),
         ("bytes per stored event (all tables)", f"{by['total']}"),
         ("  user_events heap / indexes", f"{by['user_events_heap']} / {by['user_events_indexes']}"),
-        ("  event_ids (dedup)", f"{by['event_ids']}"),
+        ("  dictionaries (texts, user agents)", f"{by['dictionaries']}"),
     ]
     for name, value in rows:
         t.add_row(name, value)

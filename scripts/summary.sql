@@ -3,7 +3,7 @@
 \set QUIET on
 \pset footer off
 CREATE TEMP VIEW demo_events AS
-    SELECT * FROM user_events WHERE company_id = :'company' AND NOT is_bot;
+    SELECT * FROM events WHERE company_id = :'company' AND NOT is_bot;
 
 \echo
 \echo 'Totals'

@@ -31,7 +31,7 @@ def test_empty_database_then_no_change(service_env: dict[str, str]) -> None:
         assert applied == [m.version for m in migrate.discover()]
         before = schema_fingerprint(url)
         names = {row[0] for row in before}
-        assert {"company", "api_key", "user_events", "event_ids", "user_agent",
+        assert {"company", "api_key", "user_events", "text_value", "user_agent", "events",
                 "mv_user_activity", "mv_daily_event_summary"} <= names
         assert any(n.startswith("user_events_p") for n in names)
         assert migrate.apply(url) == []

@@ -26,9 +26,7 @@ def post_batch(stack: Stack, key: str, batch: list[dict], **extra: object) -> ht
 
 def stored(stack: Stack, event_id: str) -> dict:
     with psycopg.connect(stack.database_url, row_factory=dict_row) as conn:
-        row = conn.execute("SELECT e.*, ua.user_agent FROM user_events e"
-                           " LEFT JOIN user_agent ua USING (user_agent_id)"
-                           " WHERE event_id = %s", (event_id,)).fetchone()
+        row = conn.execute("SELECT * FROM events WHERE event_id = %s", (event_id,)).fetchone()
     assert row is not None, f"event {event_id} not stored"
     return row
 

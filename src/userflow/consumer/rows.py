@@ -25,6 +25,13 @@ COLUMNS: Final = (
     "event_id",
     "event_type",
     "user_agent_id",
+    "page_url_id",
+    "page_title_id",
+    "referrer_id",
+    "last_page_url_id",
+    "target_url_id",
+    "element_selector_id",
+    "element_text_id",
     "x_coordinate",
     "y_coordinate",
     "session_duration_seconds",
@@ -35,13 +42,6 @@ COLUMNS: Final = (
     "anonymous_id",
     "session_id",
     "event_name",
-    "page_url",
-    "page_title",
-    "referrer",
-    "last_page_url",
-    "target_url",
-    "element_selector",
-    "element_text",
     "element_type",
     "utm_source",
     "utm_medium",
@@ -60,6 +60,11 @@ COLUMNS: Final = (
     "metadata",
 )
 USER_AGENT_ID: Final = COLUMNS.index("user_agent_id")
+# Columns that hold a text_value id; `to_row` leaves the text there and the
+# writer swaps it for the id (only the database hands ids out).
+TEXT_COLUMNS: Final = ("page_url_id", "page_title_id", "referrer_id", "last_page_url_id",
+                       "target_url_id", "element_selector_id", "element_text_id")
+TEXT_IDS: Final = tuple(COLUMNS.index(column) for column in TEXT_COLUMNS)
 # The user_agent column is UNIQUE, and a btree entry may not pass 2704 bytes.
 USER_AGENT_MAX_CHARS: Final = 1024
 USER_AGENT_MAX_BYTES: Final = 2048
@@ -115,6 +120,13 @@ def to_row(event: Event, geo: Geo) -> tuple[list[Any], str | None]:
         event.event_id,
         event.event_type,
         None,
+        event.page_url,
+        event.page_title,
+        event.referrer,
+        event.last_page_url,
+        event.target_url,
+        event.element_selector,
+        event.element_text,
         event.x_coordinate,
         event.y_coordinate,
         event.session_duration_seconds,
@@ -125,13 +137,6 @@ def to_row(event: Event, geo: Geo) -> tuple[list[Any], str | None]:
         event.anonymous_id,
         event.session_id,
         event.event_name,
-        event.page_url,
-        event.page_title,
-        event.referrer,
-        event.last_page_url,
-        event.target_url,
-        event.element_selector,
-        event.element_text,
         event.element_type,
         event.utm_source,
         event.utm_medium,
@@ -140,9 +145,11 @@ def to_row(event: Event, geo: Geo) -> tuple[list[Any], str | None]:
         event.utm_content,
         event.experiment_id,
         event.variant,
-        found.device_type,
-        found.browser,
-        found.os,
+        # What the user agent says is in user_agent; a row keeps only what
+        # the client stated itself.
+        event.device_type,
+        event.browser,
+        event.os,
         found.country,
         found.city,
         found.region,
