@@ -114,5 +114,22 @@ def simulate(
         sys.exit(1)
 
 
+@app.command()
+def operator(
+    health_port: Annotated[int, typer.Option(help="Port of the liveness endpoint /healthz; 0 for none")] = 8081,
+    all_namespaces: Annotated[bool, typer.Option(
+        "--all-namespaces", help="Serve Companies in every namespace")] = False,
+    namespace: Annotated[list[str] | None, typer.Option(
+        "--namespace", help="Serve Companies in this namespace (repeatable)")] = None,
+) -> None:
+    """Run the Company operator (kopf): each Company resource becomes a tenant."""
+    if all_namespaces == bool(namespace):
+        typer.echo("error: give either --all-namespaces or --namespace NS (one or more)", err=True)
+        raise typer.Exit(2)
+    from userflow.operator.run import run
+
+    run(namespaces=namespace or (), clusterwide=all_namespaces, health_port=health_port or None)
+
+
 if __name__ == "__main__":
     app()

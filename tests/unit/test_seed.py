@@ -58,8 +58,22 @@ def test_defaults_from_the_request() -> None:
     ({"metadata": "not json"}, "metadata"),
     ({"x_coordinate": "left"}, "x_coordinate"),
     ({"page_url": "a\x00b"}, "page_url"),
+    ({"browser": ["Chrome"]}, "browser"),
+    ({"utm_source": "a\x00"}, "utm_source"),
 ])
 def test_bad_fields(overrides: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidEvent) as exc:
         from_seed(seed_payload(**overrides), R)
     assert field in {e.field for e in exc.value.errors}
+
+
+def test_fields_without_a_column_join_metadata_in_the_order_sent() -> None:
+    event = from_seed(seed_payload(form_id="signup", key_pressed="Enter"), R)
+    assert list(event.metadata.items()) == [  # type: ignore[union-attr]
+        ("custom_data", "value"), ("form_id", "signup"), ("key_pressed", "Enter")]
+
+
+def test_null_and_missing_fields_stay_empty_and_long_text_is_cut() -> None:
+    event = from_seed(seed_payload(element_text=None, utm_source=None, utm_term="t" * 300), R)
+    assert (event.element_text, event.utm_source, event.referrer) == (None, None, None)
+    assert event.utm_term == "t" * 256

@@ -133,3 +133,62 @@ def test_out_of_range_numbers() -> None:
         from_segment({"type": "track", "event": "scroll", "userId": "u",
                       "properties": {"scroll_depth": 101, "x": 2**40}}, receipt())
     assert fields_of(exc) == {"properties.scroll_depth", "properties.x"}
+
+
+def test_a_columns_first_name_wins_and_the_other_stays_in_metadata() -> None:
+    event = from_segment({"type": "track", "event": "click", "userId": "u",
+                          "properties": {"selector": "#b", "element_selector": "#a", "x": 1,
+                                         "sessionId": "p", "session_id": "q"},
+                          "context": {"sessionId": None}}, receipt())
+    assert (event.element_selector, event.x_coordinate, event.session_id) == ("#a", 1, "p")
+    assert event.metadata == {"selector": "#b", "session_id": "q"}
+
+
+@pytest.mark.parametrize(("ip", "stored"), [
+    ("81.2.69.142", "81.2.69.142"),
+    (" 81.2.69.142\n", "81.2.69.142"),
+    ("2001:DB8:0:0::1", "2001:db8::1"),
+    ("::ffff:81.2.69.142", "::ffff:5102:458e"),
+])
+def test_ip_addresses_are_stored_in_canonical_form(ip: str, stored: str) -> None:
+    event = from_segment({"type": "track", "event": "x", "userId": "u", "context": {"ip": ip}},
+                         receipt())
+    assert event.ip_address == stored
+
+
+@pytest.mark.parametrize("ip", ["01.2.3.4", "256.1.1.1", "1.2.3", "١.2.3.4"])
+def test_ip_addresses_ipaddress_refuses_are_refused(ip: str) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "x", "userId": "u", "context": {"ip": ip}},
+                     receipt())
+    assert fields_of(exc) == {"context.ip"}
+
+
+@pytest.mark.parametrize("message_id", [
+    str(COMPANY), str(COMPANY).upper(), COMPANY.hex, f"{{{COMPANY}}}", f"urn:uuid:{COMPANY}",
+])
+def test_every_form_of_a_uuid_message_id_is_that_uuid(message_id: str) -> None:
+    event = from_segment({"type": "track", "event": "x", "userId": "u", "messageId": message_id},
+                         receipt())
+    assert event.event_id == COMPANY
+
+
+@pytest.mark.parametrize(("timestamp", "expected"), [
+    ("2026-05-01T11:59:00Z", datetime(2026, 5, 1, 11, 59, tzinfo=UTC)),
+    ("2026-05-01T11:59:00.250Z", datetime(2026, 5, 1, 11, 59, 0, 250_000, tzinfo=UTC)),
+    ("2026-05-01T11:59:00.250z", datetime(2026, 5, 1, 11, 59, 0, 250_000, tzinfo=UTC)),
+    (" 2026-05-01T11:59:00Z ", datetime(2026, 5, 1, 11, 59, tzinfo=UTC)),
+    ("2026-05-01T13:59:00+02:00", datetime(2026, 5, 1, 11, 59, tzinfo=UTC)),
+])
+def test_timestamp_forms(timestamp: str, expected: datetime) -> None:
+    event = from_segment({"type": "track", "event": "x", "userId": "u", "timestamp": timestamp},
+                         receipt())
+    assert event.event_timestamp == expected and event.event_timestamp.tzinfo is UTC
+
+
+def test_an_impossible_date_in_the_common_form_is_refused() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "x", "userId": "u",
+                      "timestamp": "2026-13-01T00:00:00.000Z"}, receipt())
+    assert [(e.field, e.reason) for e in exc.value.errors] == [
+        ("timestamp", "must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z")]

@@ -20,7 +20,9 @@ from userflow.events.receipt import Receipt
 INTERACTIONS: Final = frozenset({"click", "scroll", "hover", "keydown", "form_submit", "page_view"})
 SEGMENT_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 
-# properties that have a column of their own, by column; the first name found wins.
+# Properties read into a column, by column; where a column has several names
+# the first one present wins and the others stay in metadata. path and search
+# are only dropped: the page URL already holds them.
 _PROPERTY_COLUMNS: Final = {
     "element_selector": ("element_selector", "selector"),
     "element_text": ("element_text", "text"),
@@ -33,8 +35,18 @@ _PROPERTY_COLUMNS: Final = {
     "session_duration_seconds": ("session_duration_seconds",),
     "experiment_id": ("experiment_id",),
     "variant": ("variant",),
+    "page_url": ("url",),
+    "referrer": ("referrer",),
+    "page_title": ("title",),
+    "session_id": ("sessionId", "session_id"),
+    "dropped": ("path", "search"),
 }
-_SESSION_KEYS: Final = ("sessionId", "session_id")
+# The same table by property name: the column each name fills, and the names
+# that beat it to that column when both are sent.
+_COLUMN_OF: Final = {name: col for col, names in _PROPERTY_COLUMNS.items() for name in names}
+_BEATEN_BY: Final = {
+    name: names[:i] for names in _PROPERTY_COLUMNS.values() for i, name in enumerate(names)
+}
 _CAMPAIGN: Final = {
     "utm_source": "source",
     "utm_medium": "medium",
@@ -44,12 +56,17 @@ _CAMPAIGN: Final = {
 }
 
 
-def _pick(props: dict[str, Any], names: tuple[str, ...], used: set[str]) -> Any:
-    for name in names:
-        if name in props:
-            used.add(name)
-            return props[name]
-    return None
+def _split_properties(props: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values by column, the properties left for metadata), in one pass over the properties."""
+    columns: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for name, value in props.items():
+        column = _COLUMN_OF.get(name)
+        if column is not None and props.keys().isdisjoint(_BEATEN_BY[name]):
+            columns[column] = value
+        else:
+            rest[name] = value
+    return columns, rest
 
 
 def _event_type(kind: str, event: Any, c: Collector) -> tuple[str, str | None]:
@@ -70,7 +87,7 @@ def _event_type(kind: str, event: Any, c: Collector) -> tuple[str, str | None]:
     return "custom", name
 
 
-def _utm_from_url(url: str | None) -> dict[str, str]:
+def _utm_from_url(url: str | None) -> dict[str, str | None]:
     if not url or "utm_" not in url:
         return {}
     query = dict(parse_qsl(urlsplit(url).query))
@@ -121,24 +138,20 @@ def from_segment(msg: Any, r: Receipt, forced_type: str | None = None) -> Event:
     traits = c.mapping(msg.get("traits") or context.get("traits"), "traits") if kind in (
         "identify", "group") else {}
 
-    used: set[str] = set()
-    columns = {col: _pick(props, names, used) for col, names in _PROPERTY_COLUMNS.items()}
-    page_url = c.url(_pick(props, ("url",), used) or page.get("url"), "properties.url")
-    referrer = c.url(_pick(props, ("referrer",), used) or page.get("referrer"), "properties.referrer")
-    title = c.text(_pick(props, ("title",), used) or page.get("title"), "properties.title")
-    _pick(props, ("path", "search"), used)
-    session = next((context[k] for k in _SESSION_KEYS if k in context), None)
+    columns, metadata = _split_properties(props)
+    page_url = c.url(columns.get("page_url") or page.get("url"), "properties.url")
+    referrer = c.url(columns.get("referrer") or page.get("referrer"), "properties.referrer")
+    title = c.text(columns.get("page_title") or page.get("title"), "properties.title")
+    # A session id in context (sessionId, else session_id) wins over one in properties.
+    session = context["sessionId"] if "sessionId" in context else context.get("session_id")
     if session is None:
-        session = _pick(props, _SESSION_KEYS, used)
-    else:
-        _pick(props, _SESSION_KEYS, used)
+        session = columns.get("session_id")
 
     utm = _utm_from_url(page_url)
     for column, key in _CAMPAIGN.items():
         if key in campaign:
             utm[column] = c.text(campaign[key], f"context.campaign.{key}", 256)
 
-    metadata = {k: v for k, v in props.items() if k not in used}
     if kind == "group":
         metadata["groupId"] = msg.get("groupId")
     elif kind == "alias":
@@ -167,18 +180,18 @@ def from_segment(msg: Any, r: Receipt, forced_type: str | None = None) -> Event:
         page_url=page_url,
         page_title=title,
         referrer=referrer,
-        last_page_url=c.url(columns["last_page_url"], "properties.last_page_url"),
-        target_url=c.url(columns["target_url"], "properties.target_url"),
-        element_selector=c.text(columns["element_selector"], "properties.element_selector"),
-        element_text=c.text(columns["element_text"], "properties.element_text"),
-        element_type=c.text(columns["element_type"], "properties.element_type", 64),
-        x_coordinate=c.integer(columns["x_coordinate"], "properties.x"),
-        y_coordinate=c.integer(columns["y_coordinate"], "properties.y"),
-        scroll_depth=c.integer(columns["scroll_depth"], "properties.scroll_depth", 0, 100),
+        last_page_url=c.url(columns.get("last_page_url"), "properties.last_page_url"),
+        target_url=c.url(columns.get("target_url"), "properties.target_url"),
+        element_selector=c.text(columns.get("element_selector"), "properties.element_selector"),
+        element_text=c.text(columns.get("element_text"), "properties.element_text"),
+        element_type=c.text(columns.get("element_type"), "properties.element_type", 64),
+        x_coordinate=c.integer(columns.get("x_coordinate"), "properties.x"),
+        y_coordinate=c.integer(columns.get("y_coordinate"), "properties.y"),
+        scroll_depth=c.integer(columns.get("scroll_depth"), "properties.scroll_depth", 0, 100),
         session_duration_seconds=c.integer(
-            columns["session_duration_seconds"], "properties.session_duration_seconds", 0),
-        experiment_id=c.text(columns["experiment_id"], "properties.experiment_id", 256),
-        variant=c.text(columns["variant"], "properties.variant", 256),
+            columns.get("session_duration_seconds"), "properties.session_duration_seconds", 0),
+        experiment_id=c.text(columns.get("experiment_id"), "properties.experiment_id", 256),
+        variant=c.text(columns.get("variant"), "properties.variant", 256),
         user_agent=user_agent,
         ip_address=ip,
         traits=traits or None,

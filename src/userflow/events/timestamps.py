@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Final
 
 from userflow.events.errors import FieldError, InvalidEvent
 
 # Unix times above this are milliseconds (the year 2286 in seconds).
 _MILLIS_THRESHOLD = 10_000_000_000
 
+# What nearly every client sends (JavaScript's Date.toISOString, Segment's
+# libraries): UTC with a Z, whole seconds or milliseconds. Python 3.11's
+# fromisoformat reads the Z itself as UTC, so this form needs none of the
+# general path's rewriting and conversion.
+_COMMON_FORM: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?Z"
+)
+
 
 def parse(value: object, field: str) -> datetime:
     """ISO-8601 text or a unix time (seconds or milliseconds) → aware UTC datetime."""
+    if type(value) is str and _COMMON_FORM.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the right shape but no such date, e.g. month 13: say so below
+    return parse_general(value, field)
+
+
+def parse_general(value: object, field: str) -> datetime:
+    """parse() for every accepted form; parse() takes a shortcut for the common one."""
     if isinstance(value, bool):
         raise InvalidEvent([FieldError(field, "must be an ISO-8601 date-time or a unix time")])
     if isinstance(value, int | float):
@@ -53,14 +74,21 @@ def corrected(
         ) from None
 
 
+@lru_cache(maxsize=64)
+def _window(retention_days: int, max_future_seconds: int) -> tuple[timedelta, timedelta]:
+    """(how far ahead, how far back) an event may be; built once per tenant setting, not per event."""
+    return timedelta(seconds=max_future_seconds), timedelta(days=retention_days)
+
+
 def check_window(
     ts: datetime, received_at: datetime, retention_days: int, max_future_seconds: int, field: str
 ) -> None:
-    if ts - received_at > timedelta(seconds=max_future_seconds):
+    ahead, back = _window(retention_days, max_future_seconds)
+    if ts - received_at > ahead:
         raise InvalidEvent(
             [FieldError(field, f"is more than {max_future_seconds} seconds in the future")]
         )
-    if received_at - ts > timedelta(days=retention_days):
+    if received_at - ts > back:
         raise InvalidEvent(
             [FieldError(field, f"is older than this company's retention of {retention_days} days")]
         )

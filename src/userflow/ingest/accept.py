@@ -28,10 +28,15 @@ class Verdict:
         return not self.errors
 
     def as_json(self) -> dict[str, Any]:
+        """The verdict as a batch answer lists it, for orjson.
+
+        The event id stays a UUID: orjson writes its canonical text itself,
+        several times faster than str() on each of a batch's ids.
+        """
         out: dict[str, Any] = {"index": self.index,
                                "status": "accepted" if self.accepted else "rejected"}
         if self.event_id is not None:
-            out["event_id"] = str(self.event_id)
+            out["event_id"] = self.event_id
         if self.errors:
             out["errors"] = [e.as_json() for e in self.errors]
         return out
@@ -59,6 +64,7 @@ async def accept(
 ) -> list[Verdict]:
     """Normalise each payload; send the good ones; return once Kafka acknowledged them all."""
     topic = topic_for(tenant, settings)
+    limit = settings.max_event_bytes
     verdicts: list[Verdict] = []
     outgoing: list[Outgoing] = []
     for index, payload in enumerate(payloads):
@@ -68,9 +74,9 @@ async def accept(
             verdicts.append(Verdict(index, None, bad.errors))
             continue
         value = encode(event)
-        if len(value) > settings.max_event_bytes:
+        if len(value) > limit:
             verdicts.append(Verdict(index, event.event_id, [FieldError(
-                "event", f"event is larger than {settings.max_event_bytes} bytes")]))
+                "event", f"event is larger than {limit} bytes")]))
             continue
         outgoing.append(Outgoing(topic, _partition_key(event), value))
         verdicts.append(Verdict(index, event.event_id))
