@@ -216,9 +216,7 @@ def revoke_all(conn: psycopg.Connection, company_id: uuid.UUID) -> int:
 def purge(conn: psycopg.Connection, company_id: uuid.UUID) -> int:
     """Delete the company's events, its keys and its row; returns the events deleted.
 
-    `event_ids` keeps the digests of the company's event ids: they are keyed by a
-    hash of (company, event id), so they cannot be found by company, and they
-    age out with the longest retention like every other.
+    Dictionary texts (text_value) are shared by all tenants and are left in place.
     """
     with conn.transaction():
         events = conn.execute("DELETE FROM user_events WHERE company_id = %s", (company_id,)).rowcount
