@@ -24,9 +24,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from userflow.config import Settings, from_environ
 from userflow.consumer import run_one
@@ -153,6 +154,26 @@ def produce_events(settings: Settings, events: list[Event]) -> None:
     produce(settings, [encode(e) for e in events], [(e.session_id or "").encode() for e in events])
 
 
+# A group coordinator that is loading or moving (a fresh broker, a restart)
+# answers again shortly; the consumer itself retries these.
+_COORDINATOR_BUSY = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError._TIMED_OUT,
+}
+
+
+def _coordinator_busy(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaException) and exc.args[0].code() in _COORDINATOR_BUSY
+
+
+@retry(
+    retry=retry_if_exception(_coordinator_busy),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
 def committed(settings: Settings, topic: str) -> dict[int, int]:
     """The group's committed offset per partition of `topic` (-1001 when none)."""
     probe = Consumer(
