@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,30 @@ def validate(k8s_tools: tools.Tools, schemas: Path, render: Render, tmp: Path) -
     crds = render.kind("CustomResourceDefinition")
     tools.write_crd_schemas(crds, tmp, schemas)
     return tools.kubeconform(k8s_tools.kubeconform, [render.path], tools.schema_locations(schemas, tmp))
+
+
+def render_notes(k8s_tools: tools.Tools, name: str, tmp: Path) -> str:
+    """NOTES.txt as `helm install` would print it for a value set. `helm template` leaves NOTES
+    out and `helm install --dry-run` needs a cluster, so a copy of the chart renders it into a
+    ConfigMap."""
+    chart = tmp / "chart"
+    shutil.copytree(CHART, chart)
+    notes = chart / "templates" / "NOTES.txt"
+    (chart / "templates" / "_notes.tpl").write_text(
+        '{{- define "test.notes" -}}\n' + notes.read_text() + "\n{{- end }}\n")
+    notes.unlink()
+    (chart / "templates" / "notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data: {notes: {{ include "test.notes" . | quote }}}\n')
+    values = VALUES_DIR / f"{name}.yaml"
+    cmd = [str(k8s_tools.helm), "template", "uf", str(chart), "--namespace", "userflow",
+           "--kube-version", tools.KUBE_VERSION, "--values", str(values),
+           "--show-only", "templates/notes.yaml"]
+    for api in api_versions_of(values):
+        cmd += ["--api-versions", api]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)["data"]["notes"]
 
 
 def company_crd(k8s_tools: tools.Tools, render_dir: Path) -> dict[str, Any]:
@@ -378,9 +403,10 @@ def test_names_are_unique_and_valid(name: str, renders: dict[str, Render]) -> No
 
 # --- particular value sets ---------------------------------------------------------------
 
-def test_defaults(renders: dict[str, Render]) -> None:
+def test_defaults(renders: dict[str, Render], k8s_tools: tools.Tools, tmp_path: Path) -> None:
     """What a kind cluster gets: ingest behind nginx with an HPA, a CPU-scaled consumer, the
-    query API, the operator, Strimzi Kafka, PostgreSQL with pg_cron, monitoring objects."""
+    operator, Strimzi Kafka, PostgreSQL with pg_cron, monitoring objects; no query API or MCP
+    server (their `userflow api` / `userflow mcp` commands are not in the image yet)."""
     render = renders["defaults"]
     ingest = render.named("Deployment", "-ingest")
     assert ingest is not None
@@ -399,11 +425,34 @@ def test_defaults(renders: dict[str, Render]) -> None:
     assert {h["spec"]["scaleTargetRef"]["name"] for h in render.kind("HorizontalPodAutoscaler")} == {
         ingest["metadata"]["name"], render.named("Deployment", "-consumer")["metadata"]["name"]}
     assert not render.kind("ScaledObject") and not render.kind("HTTPRoute")
-    api = render.named("Deployment", "-api")
-    assert pod_spec(api)["containers"][0]["args"][:1] == ["api"]
-    assert render.named("Service", "-api")["spec"]["ports"][0]["port"] == 8000
-    assert render.named("Deployment", "-mcp") is None
+    for off in ("-api", "-mcp"):
+        assert render.named("Deployment", off) is None and render.named("Service", off) is None
+    notes = render_notes(k8s_tools, "defaults", tmp_path)
+    assert "kubectl apply -f deploy/kind/sample-company.yaml" in notes
+    assert "Query API" not in notes and "MCP server" not in notes and "port-forward" not in notes
     assert len(render.kind("ServiceMonitor")) == 1 and len(render.kind("PodMonitor")) == 1
+
+
+def test_query_api_and_mcp_server_when_enabled(renders: dict[str, Render], k8s_tools: tools.Tools,
+                                               tmp_path: Path) -> None:
+    """Off by default, the templates stay ready: with both on (`everything`) each is a Deployment
+    running its subcommand, a Service, a PDB (two replicas) and a NetworkPolicy, and NOTES
+    says how to reach it."""
+    render = renders["everything"]
+    notes = render_notes(k8s_tools, "everything", tmp_path)
+    for component, port, probe in (("api", 8000, "httpGet"), ("mcp", 8001, "tcpSocket")):
+        deployment = render.named("Deployment", f"-{component}")
+        assert deployment is not None, component
+        (container,) = pod_spec(deployment)["containers"]
+        assert container["args"][0] == component
+        assert container["args"][container["args"].index("--port") + 1] == str(port)
+        assert probe in container["readinessProbe"] and probe in container["livenessProbe"]
+        service = render.named("Service", f"-{component}")
+        assert service["spec"]["ports"][0]["port"] == port
+        assert render.named("PodDisruptionBudget", f"-{component}") is not None
+        assert render.named("NetworkPolicy", f"-{component}") is not None
+        assert f"svc/{service['metadata']['name']} {port}:{port}" in notes
+    assert pod_spec(render.named("Deployment", "-mcp"))["containers"][0]["args"][:3] == ["mcp", "--transport", "http"]
 
 
 def test_consumer_metrics_ports_follow_processes(renders: dict[str, Render]) -> None:
