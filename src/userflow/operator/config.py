@@ -24,6 +24,10 @@ class OperatorConfig:
     drift_seconds: float = 20.0
     # How long a rotated-out key keeps working.
     key_grace_seconds: float = 3600.0
+    # The operator's connection pool: one connection kept open, at most this many, and
+    # how long a handler waits for one before the database counts as unavailable.
+    db_pool_max: int = 4
+    db_wait_seconds: float = 10.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> OperatorConfig:
@@ -37,4 +41,6 @@ class OperatorConfig:
             topic_replicas=int(environ.get("UF_STRIMZI_TOPIC_REPLICAS", "1")),
             drift_seconds=float(environ.get("UF_OPERATOR_DRIFT_SECONDS", "20")),
             key_grace_seconds=float(environ.get("UF_OPERATOR_KEY_GRACE_SECONDS", "3600")),
+            db_pool_max=int(environ.get("UF_OPERATOR_DB_POOL_MAX", "4")),
+            db_wait_seconds=float(environ.get("UF_OPERATOR_DB_WAIT_SECONDS", "10")),
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from userflow.operator import keys, topic
 from userflow.operator.config import OperatorConfig
@@ -32,17 +33,34 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def open_pool(config: OperatorConfig) -> ConnectionPool:
+    """The operator's database connections, shared by every handler and timer tick.
+
+    One connection is kept open and the pool grows to config.db_pool_max when handlers
+    run at once. Each connection is checked (an empty query) before it is handed out, so
+    after a PostgreSQL restart a dead one is replaced instead of failing a handler. While
+    the server is down the pool keeps reconnecting in the background; a handler waits at
+    most config.db_wait_seconds, then gets PoolTimeout (a psycopg.OperationalError, so
+    Unavailable, so kopf's TemporaryError). A reconnection attempt gives up after 30 s
+    (its backoff would otherwise grow to minutes) and the next request starts a fresh one.
+    Opened without waiting: the operator starts, and reports, with the database down.
+    """
+    pool: ConnectionPool = ConnectionPool(
+        config.database_url, min_size=1, max_size=max(1, config.db_pool_max),
+        kwargs={"autocommit": True, "connect_timeout": 5},
+        check=ConnectionPool.check_connection, timeout=config.db_wait_seconds,
+        reconnect_timeout=30.0, name="userflow-operator", open=False)
+    pool.open(wait=False)
+    return pool
+
+
 @dataclass
 class Deps:
     config: OperatorConfig
     kube: Kube
-    connect: Callable[[], psycopg.Connection] | None = None
+    # Opened at the operator's start-up and closed at its clean-up (handlers.py).
+    pool: ConnectionPool
     now: Callable[[], datetime] = field(default=utcnow)
-
-    def database(self) -> psycopg.Connection:
-        if self.connect is not None:
-            return self.connect()
-        return psycopg.connect(self.config.database_url, autocommit=True, connect_timeout=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +73,10 @@ class Outcome:
 
 @contextmanager
 def database(deps: Deps) -> Iterator[psycopg.Connection]:
+    """A pooled connection (autocommit), back to the pool afterwards. Any psycopg error,
+    the pool's timeout and closed pool included, is Unavailable: kopf retries later."""
     try:
-        with deps.database() as conn:
+        with deps.pool.connection() as conn:
             yield conn
     except psycopg.Error as exc:
         raise Unavailable(f"database: {exc}".strip(), "DatabaseUnavailable") from exc

@@ -1,5 +1,8 @@
 """The kopf side: settings at start-up, and short handlers that call converge().
 
+Start-up also opens the one database pool every handler and timer tick borrows
+from (converge.open_pool); clean-up closes it.
+
 Create, update, resume and a drift timer all run the same level-based
 converge(); the delete handler (kopf's finalizer) runs finalize(). Errors are
 turned into kopf's here and only here: InvalidSpec -> PermanentError (the
@@ -22,7 +25,7 @@ import kopf
 
 from userflow.operator import kube
 from userflow.operator.config import OperatorConfig
-from userflow.operator.converge import Deps, Outcome, converge, finalize
+from userflow.operator.converge import Deps, Outcome, converge, finalize, open_pool
 from userflow.operator.errors import InvalidSpec, Unavailable
 from userflow.operator.spec import GROUP, PLURAL, VERSION, Company
 from userflow.operator.status import changes
@@ -85,6 +88,9 @@ def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistr
         settings.posting.level = logging.WARNING
         # The client logs response bodies at DEBUG, and a Secret's body holds the keys.
         logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
+        # The pool logs every connection it lends at INFO; its warnings (a failed
+        # reconnection, a dropped connection) are what matters.
+        logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
         # A watch that silently died must not go unnoticed for ever.
         settings.watching.connect_timeout = 10
         settings.watching.server_timeout = 300
@@ -92,7 +98,9 @@ def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistr
         # A Company deleted while its drift timer runs is finalized once the timer has
         # exited; kopf looks again after this many seconds (its default is 60).
         settings.background.cancellation_polling = 1
-        memo.deps = Deps(config, kube.Kube(kube.connect()))
+        api = kube.Kube(kube.connect())
+        # Last, so a failed start-up (kopf retries it) leaves no pool behind.
+        memo.deps = Deps(config, api, open_pool(config))
         memo.locks = ObjectLocks()
 
     @kopf.on.login(registry=registry)
@@ -102,6 +110,7 @@ def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistr
     @kopf.on.cleanup(registry=registry)
     def close(memo: kopf.Memo, **_: Any) -> None:
         if deps := getattr(memo, "deps", None):
+            deps.pool.close()
             deps.kube.api.close()
 
     @kopf.on.create(*COMPANIES, registry=registry, id="converge")
