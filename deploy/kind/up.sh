@@ -51,6 +51,8 @@ helm upgrade --install kps kube-prometheus-stack \
   --set prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false \
   --set grafana.sidecar.dashboards.searchNamespace=ALL --wait
 
+# Extra chart flags; expanded as ${a[@]+"${a[@]}"} because bash < 4.4 (macOS's
+# /bin/bash 3.2) treats an empty array as unset under `set -u`.
 chart_args=()
 if [ "$KEDA" = true ]; then
   step "4b. KEDA"
@@ -68,7 +70,7 @@ step "6. helm install userflow (the migration Job runs once PostgreSQL answers)"
 helm upgrade --install userflow deploy/helm/userflow --namespace "$NAMESPACE" --create-namespace \
   --set image.tag="$TAG" --set image.pullPolicy=Never \
   --set postgresql.statefulset.image.pullPolicy=Never \
-  "${chart_args[@]}" --timeout 20m
+  ${chart_args[@]+"${chart_args[@]}"} --timeout 20m
 
 step "7. waiting for Kafka and the UserFlow Deployments"
 kubectl -n "$NAMESPACE" wait kafka --all --for=condition=Ready --timeout=15m
