@@ -232,7 +232,7 @@ def test_a_wrong_key_stops_the_send(ingest: Ingest, sim: Simulation) -> None:
 def test_no_server_is_a_failure_not_a_hang() -> None:
     few = generate(30, seed=2, start=START)
     report = send(few, closed_port_url(), KEY, rate=None, single=False, progress=False, attempts=2)
-    assert (report.failed, report.retries, report.statuses) == (30, 1, {"ConnectError": 2})
+    assert (report.failed, report.retries, report.statuses) == (30, 1, {"NewConnectionError": 2})
 
 
 def test_the_report_renders_as_a_table(ingest: Ingest, script: Script, sim: Simulation) -> None:
