@@ -23,8 +23,10 @@ EVENT_TYPES: Final = frozenset(
 UTM_FIELDS: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
+# gc=False: an event holds only values decoded from JSON, so it can never
+# be part of a reference cycle, and the collector need not track it.
 class Event(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False,
     tag_field="v", tag=SCHEMA_VERSION,
 ):
     event_id: uuid.UUID

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -46,6 +47,11 @@ def create_app(s: Settings | None = None) -> FastAPI:
             s.kafka_bootstrap, s.produce_timeout_seconds, s.producer_queue_max_messages)
         app.state.tenants = TenantCache(s.database_url, s.tenant_cache_seconds)
         app.state.tenants.start()
+        # A batch of 100 parses into thousands of young containers; with the
+        # default thresholds the collector rescans them several times per
+        # request. Startup objects are frozen out of it.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         yield
         app.state.tenants.stop()
         await asyncio.to_thread(app.state.producer.close)
