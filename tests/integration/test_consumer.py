@@ -240,3 +240,36 @@ def test_a_dropped_connection_mid_stream_loses_and_duplicates_nothing(settings: 
         assert len(stored(own.database_url, company)) == len(events)
     finally:
         drop_database(server, name)
+
+
+def test_the_insert_is_planned_afresh_for_every_batch(settings: Settings) -> None:
+    """A plan kept from when the day's partitions were small probed them by sequential scan.
+
+    psycopg prepares a statement run five times, and a prepared statement
+    without parameters keeps its first plan until something invalidates it;
+    each batch then grew slower as the day filled (seen in `make bench`).
+    """
+    rng = random.Random(17)
+    company = uuid.uuid4()
+    now = datetime.now(UTC)
+    writer = Writer(settings.database_url)
+    try:
+        for round_ in range(12):
+            events = [make_event(company, rng, now - timedelta(hours=h)) for h in range(20)]
+            messages = [
+                Message(topic="t", partition=0, offset=round_ * 100 + i, value=encode(e))
+                for i, e in enumerate(events)
+            ]
+            writer.write(decode_batch(messages, Geo(), timedelta(days=1)))
+        # Prepared statements are the session's own: ask on the writer's connection.
+        prepared = [
+            statement
+            for (statement,) in writer._connection().execute(
+                "SELECT statement FROM pg_prepared_statements"
+            )
+        ]
+    finally:
+        writer.close()
+    assert len(stored(settings.database_url, company)) == 240
+    assert any("text_value" in s for s in prepared), "nothing was prepared: proves nothing"
+    assert not [s for s in prepared if "INSERT INTO user_events" in s]

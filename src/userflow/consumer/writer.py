@@ -270,7 +270,13 @@ class Writer:
                     except (TypeError, ValueError, OverflowError) as exc:
                         # Leaving the block with an error aborts the COPY.
                         raise UnencodableRow(f"{type(exc).__name__}: {exc}") from exc
-            cur.execute(_INSERT)
+            # Never prepared: psycopg prepares a statement run five times, and
+            # a prepared statement without parameters keeps the plan it got
+            # first. Made while the day's partitions were nearly empty, that
+            # plan probed them by sequential scan for every staged row, and
+            # each batch got slower as the day filled (2.5 s, then 10 s, in
+            # `make bench`). Planned afresh, it sees their sizes now (~1 ms).
+            cur.execute(_INSERT, prepare=False)
             inserted = cur.rowcount
         conn.commit()
         known.update(new)
