@@ -294,7 +294,8 @@ def send(
     queue: SimpleQueue[Body] = SimpleQueue()
     for body in bodies:
         queue.put(body)
-    bucket = TokenBucket(rate, burst=size) if rate is not None else None
+    # A tenth of a second of credit, so a slow answer is caught up rather than lost.
+    bucket = TokenBucket(rate, burst=max(size, rate / 10)) if rate is not None else None
     tally = _Tally()
     stop = threading.Event()
     headers = {
