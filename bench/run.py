@@ -4,9 +4,12 @@ Phases, on a scratch database and fresh topics:
 1. ingest alone (consumer stopped): single events from wrk, batches of 100
    from wrk, then realistic simulated traffic — all of it piles up in Kafka;
 2. consumer alone: start it and time the drain of that pre-filled backlog;
-3. end to end: the simulator through /v1/batch with the consumer running,
-   from the first request to the last row visible, and the p99 delay from
-   ingest (received_at) to the row's commit (track_commit_timestamp);
+3. end to end, the simulator through /v1/batch with the consumer running:
+   a. sustained: paced at a steady rate for a minute (what a site sends);
+   b. flat out: as fast as the ingest takes them (a burst the consumer
+      catches up on afterwards);
+   each from the first request to the last row visible, with the delay
+   from ingest (received_at) to the row's commit (track_commit_timestamp);
 4. bytes per stored event: heap, indexes and TOAST of every table an event
    costs, divided by the rows.
 Every figure is measured here; nothing is a threshold.
@@ -109,7 +112,9 @@ def _tenant(url: str, name: str) -> tenants.NewTenant:
 def main(
     seconds: Annotated[int, typer.Option(help="Length of each wrk run")] = 20,
     prefill_events: Annotated[int, typer.Option(help="Simulated events for the drain")] = 300_000,
-    e2e_events: Annotated[int, typer.Option(help="Simulated events for end to end")] = 1_500_000,
+    e2e_rate: Annotated[int, typer.Option(help="Events/s offered in the sustained run")] = 26_000,
+    e2e_seconds: Annotated[int, typer.Option(help="Length of the sustained run")] = 60,
+    burst_events: Annotated[int, typer.Option(help="Simulated events sent flat out")] = 600_000,
 ) -> None:
     base = {k: v for k, v in os.environ.items() if k.startswith("UF_")}
     results: dict[str, Any] = {
@@ -122,7 +127,11 @@ def main(
         migrate.apply(url)
         stack = Stack(stack_env(base, url, f"ufb{uuid.uuid4().hex[:6]}.events"), url, logs)
         try:
-            _run(stack, url, logs, seconds, prefill_events, e2e_events, results)
+            _run(stack, url, logs, seconds, prefill_events, results)
+            _end_to_end(stack, url, "sustained", e2e_rate * e2e_seconds, e2e_rate, results)
+            _end_to_end(stack, url, "burst", burst_events, None, results)
+            console.print("[bold]4. bytes per stored event[/]")
+            results["bytes_per_event"] = _bytes_per_event(url)
         finally:
             stack.stop()
             _save(results)
@@ -134,7 +143,7 @@ def _save(results: dict[str, Any]) -> None:
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
-def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: int,
+def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int,
          out: dict[str, Any]) -> None:
     """Fill `out` phase by phase, saving after each, so a late failure keeps the figures."""
     backlog = _tenant(url, "Backlog")
@@ -171,34 +180,40 @@ def _run(stack: Stack, url: str, logs: Path, seconds: int, prefill: int, e2e: in
     _save(out)
     console.print(out["consumer_drain"])
 
-    console.print(f"[bold]3. end to end[/]: {e2e:,} simulated events through /v1/batch")
-    live = _tenant(url, "Live")
-    sim = simulate.generate(e2e, seed=12)
+
+
+def _end_to_end(stack: Stack, url: str, name: str, events: int, rate: int | None,
+                out: dict[str, Any]) -> None:
+    """Simulated traffic through /v1/batch to a fresh tenant, timed to its last row."""
+    pace = f"at {rate:,}/s" if rate else "flat out"
+    console.print(f"[bold]3. end to end, {name}[/]: {events:,} simulated events {pace}")
+    tenant = _tenant(url, name.title())
+    sim = simulate.generate(events, seed=12)
     since = datetime.now(UTC)
-    t0 = time.monotonic()
-    report = simulate.send(sim, stack.url, live.write_key, rate=None, single=False,
+    report = simulate.send(sim, stack.url, tenant.write_key, rate=rate, single=False,
                            concurrency=8, progress=False)
-    _, done = _drain(url, live.company_id, report.accepted, timeout=1800)
-    out["end_to_end"] = {
+    # The bodies are serialised before send's clock starts; time from the first request.
+    first_request = time.monotonic() - report.elapsed_seconds
+    _, done = _drain(url, tenant.company_id, report.accepted, timeout=1800)
+    out[f"end_to_end_{name}"] = {
+        "offered_events_per_second": rate,
         "events": report.accepted, "rejected": report.rejected, "failed": report.failed,
         "send_seconds": round(report.elapsed_seconds, 1),
-        "seconds_to_last_row": round(done - t0, 1),
-        "events_per_second": round(report.accepted / (done - t0)),
-        "rows": _rows(url, live.company_id),
-    } | _delay_p99_ms(url, live.company_id, since)
+        "send_events_per_second": round(report.events_per_second),
+        "seconds_to_last_row": round(done - first_request, 1),
+        "events_per_second": round(report.accepted / (done - first_request)),
+        "rows": _rows(url, tenant.company_id),
+    } | _delay_p99_ms(url, tenant.company_id, since)
     _save(out)
-    console.print(out["end_to_end"])
-
-    console.print("[bold]4. bytes per stored event[/]")
-    out["bytes_per_event"] = _bytes_per_event(url)
+    console.print(out[f"end_to_end_{name}"])
 
 
 def _table(r: dict[str, Any]) -> Table:
     t = Table(title=f"UserFlow benchmark, {r['machine']['cpus']} cores, {r['when']}")
     t.add_column("measure")
     t.add_column("figure", justify="right")
-    s, b, c, e, by = (r[k] for k in ("single_event", "batch_of_100", "consumer_drain",
-                                     "end_to_end", "bytes_per_event"))
+    s, b, c, by = (r[k] for k in ("single_event", "batch_of_100", "consumer_drain",
+                                  "bytes_per_event"))
     rows = [
         ("single events (wrk, 64 conn): accepted/s", f"{s['accepted_events_per_second']:,}"),
         ("single events: p50 / p99 latency", f"{s['p50_ms']:.1f} / {s['p99_ms']:.1f} ms"),
@@ -206,9 +221,19 @@ def _table(r: dict[str, Any]) -> Table:
         ("batch: p50 / p99 latency", f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms"),
         ("simulated batches (8 conn): events/s", f"{r['simulated_batches']['events_per_second']:,}"),
         ("consumer alone: rows/s", f"{c['rows_per_second']:,}"),
-        ("end to end: events/s, first request → last row", f"{e['events_per_second']:,}"),
-        ("end to end: events / rows", f"{e['events']:,} / {e['rows']:,}"),
-        ("ingest → row delay p50 / p99", f"{e['delay_p50_ms']:,} / {e['delay_p99_ms']:,} ms"),
+    ]
+    for name, label in (("sustained", "end to end, paced"), ("burst", "end to end, flat out")):
+        e = r[f"end_to_end_{name}"]
+        offered = e["offered_events_per_second"]
+        sent = f"{e['send_events_per_second']:,}/s" + (f" of {offered:,}/s offered" if offered else "")
+        rows += [
+            (f"{label}: sent", f"{sent} for {e['send_seconds']} s"),
+            (f"{label}: events/s, first request → last row", f"{e['events_per_second']:,}"),
+            (f"{label}: events / rows", f"{e['events']:,} / {e['rows']:,}"),
+            (f"{label}: ingest → row delay p50 / p99",
+             f"{e['delay_p50_ms']:,} / {e['delay_p99_ms']:,} ms"),
+        ]
+    rows += [
         ("bytes per stored event (all tables)", f"{by['total']}"),
         ("  user_events heap / indexes", f"{by['user_events_heap']} / {by['user_events_indexes']}"),
         ("  dictionaries (texts, user agents)", f"{by['dictionaries']}"),
