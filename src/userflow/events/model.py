@@ -74,7 +74,7 @@ class Event(
 
 
 class Envelope(msgspec.Struct, kw_only=True):
-    """Just the version, read first so an unknown version never fails a full decode."""
+    """Just the version: why a message failed to decode as an Event of ours."""
 
     v: int = 0
 
@@ -96,7 +96,12 @@ def encode(event: Event) -> bytes:
 
 def decode(raw: bytes) -> Event:
     """Kafka bytes → Event; raises UnknownSchemaVersion or msgspec.DecodeError/ValidationError."""
-    version = _envelope_decoder.decode(raw).v
-    if version != SCHEMA_VERSION:
-        raise UnknownSchemaVersion(version)
-    return _event_decoder.decode(raw)
+    try:
+        return _event_decoder.decode(raw)
+    except msgspec.ValidationError:
+        # Only now read the version alone: a message of another version is
+        # not a malformed one of ours (and a good message is parsed once).
+        version = _envelope_decoder.decode(raw).v
+        if version != SCHEMA_VERSION:
+            raise UnknownSchemaVersion(version) from None
+        raise
