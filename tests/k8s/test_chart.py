@@ -388,6 +388,9 @@ def test_environment_matches_the_settings(name: str, renders: dict[str, Render])
             assert len(env) == len(container["env"]), f"duplicate env in {obj['metadata']['name']}"
             unknown = {n for n in env if n.startswith("UF_")} - known
             assert not unknown, f"{name}: {obj['metadata']['name']} sets {unknown}"
+            # Traces go out only where a collector was named.
+            assert (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or {}).get("value") == (
+                "http://otel-collector.monitoring:4318" if name == "everything" else None)
 
 
 @pytest.mark.parametrize("name", VALUE_SETS)

@@ -16,6 +16,7 @@ import signal
 import threading
 from types import FrameType
 
+from userflow import tracing
 from userflow.config import Settings
 from userflow.consumer import logs, metrics
 from userflow.consumer.runner import Runner, StopEvent
@@ -34,13 +35,17 @@ def run_one(settings: Settings, stop_event: StopEvent, process_index: int = 0) -
     port = metrics.serve(process_index)
     if port:
         log.info("metrics served", extra={"port": port})
+    tracing.configure("consumer")
     runner = Runner(settings, stop_event, process_index)
     # A batch keeps thousands of young containers alive at once; with the
     # default thresholds the collector rescans them many times per batch
     # (half the decode time, measured). Startup objects are frozen out of it.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    runner.run()
+    try:
+        runner.run()
+    finally:
+        tracing.shutdown()
 
 
 def run(settings: Settings, processes: int = 1) -> None:

@@ -50,6 +50,8 @@ class Batch:
     days: set[date] = field(default_factory=set)
     poison: list[Poison] = field(default_factory=list)
     offsets: dict[Partition, int] = field(default_factory=dict)
+    # The `traceparent`s of the requests behind the rows, when tracing is on.
+    trace_parents: set[bytes] = field(default_factory=set)
     consumed: int = 0
     duplicates: int = 0
     inserted: int = 0

@@ -8,6 +8,7 @@ from datetime import timedelta
 import msgspec
 from confluent_kafka import Message
 
+from userflow import tracing
 from userflow.consumer.batch import Batch, Poison, position
 from userflow.consumer.rows import Unstorable, to_row, utc_day
 from userflow.consumer.steps import MessageRejected, ProcessingStep
@@ -23,6 +24,7 @@ def decode_batch(messages: list[Message], geo: Geo, max_future: timedelta) -> Ba
     batch = Batch(consumed=len(messages))
     rows, user_agents, sources = batch.rows, batch.user_agents, batch.sources
     keys, days, offsets = batch.keys, batch.days, batch.offsets
+    traced = tracing.enabled()
     for message in messages:
         # Messages of one partition arrive in order: the last one's offset wins.
         partition, offset = position(message)
@@ -60,6 +62,8 @@ def decode_batch(messages: list[Message], geo: Geo, max_future: timedelta) -> Ba
         rows.append(row)
         user_agents.append(ua)
         sources.append(message)
+        if traced and (parent := tracing.context_key(message.headers())) is not None:
+            batch.trace_parents.add(parent)
     return batch
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from userflow import tracing
 from userflow.consumer.batch import Batch
 from userflow.consumer.dlq import DeadLetters, DeadLetterUnavailable
 from userflow.consumer.metrics import WRITE_FAILURES, WRITE_SECONDS
@@ -119,7 +120,14 @@ class WriteBatch:
         """Worker thread: rows first, then the dead letters; both are safe to repeat."""
         if not batch.written:
             started = time.monotonic()
-            self._writer.write(batch)
+            with tracing.batch_span(
+                "store batch", batch.trace_parents, {"messaging.batch.message_count": batch.consumed}
+            ) as span:
+                self._writer.write(batch)
+                if span is not None:
+                    span.set_attributes({"userflow.rows.inserted": batch.inserted,
+                                         "userflow.rows.duplicates": batch.duplicates,
+                                         "userflow.events.dead_lettered": len(batch.poison)})
             batch.written = True
             WRITE_SECONDS.observe(time.monotonic() - started)
         self._dead_letters.deliver(batch.poison)

@@ -61,8 +61,12 @@ async def accept(
     tenant: Tenant,
     producer: EventProducer,
     settings: Settings,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> list[Verdict]:
-    """Normalise each payload; send the good ones; return once Kafka acknowledged them all."""
+    """Normalise each payload; send the good ones; return once Kafka acknowledged them all.
+
+    `headers` go on every message (the request's trace context).
+    """
     topic = topic_for(tenant, settings)
     limit = settings.max_event_bytes
     verdicts: list[Verdict] = []
@@ -78,7 +82,7 @@ async def accept(
             verdicts.append(Verdict(index, event.event_id, [FieldError(
                 "event", f"event is larger than {limit} bytes")]))
             continue
-        outgoing.append(Outgoing(topic, _partition_key(event), value))
+        outgoing.append(Outgoing(topic, _partition_key(event), value, headers))
         verdicts.append(Verdict(index, event.event_id))
     if outgoing:
         await producer.send_all(outgoing)

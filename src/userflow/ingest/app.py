@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from userflow import tracing
 from userflow.config import Settings, settings as default_settings
 from userflow.events import timestamps
 from userflow.events.errors import FieldError, InvalidEvent
@@ -42,7 +43,9 @@ def create_app(s: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Made here, not at import: librdkafka's threads do not survive a fork.
+        # Made here, not at import: librdkafka's and the span exporter's
+        # threads do not survive a fork.
+        tracing.configure("ingest")
         app.state.producer = EventProducer(
             s.kafka_bootstrap, s.produce_timeout_seconds, s.producer_queue_max_messages)
         app.state.tenants = TenantCache(s.database_url, s.tenant_cache_seconds)
@@ -55,9 +58,14 @@ def create_app(s: Settings | None = None) -> FastAPI:
         yield
         app.state.tenants.stop()
         await asyncio.to_thread(app.state.producer.close)
+        tracing.shutdown()
 
+    # FastAPI traces each request itself once tracing.configure has set a
+    # provider; spans for its dependencies and serialisation would only add
+    # cost, and the metrics are Prometheus' (userflow.ingest.metrics).
     app = FastAPI(title="UserFlow ingest", version="1", lifespan=lifespan,
-                  default_response_class=JSONAnswer)
+                  default_response_class=JSONAnswer,
+                  telemetry={"operation_spans": False, "metrics": False})
     errors.install(app)
 
     def receipt(request: Request, tenant: Tenant, raw: bytes, sent_at: Any = None) -> Receipt:
@@ -74,8 +82,9 @@ def create_app(s: Settings | None = None) -> FastAPI:
 
     async def run(request: Request, endpoint: str, payloads: list[Any], normalise: Normaliser,
                   tenant: Tenant, raw: bytes, sent_at: Any = None) -> list[Verdict]:
+        # FastAPI's own server span is the current one: its context goes to Kafka.
         verdicts = await accept(payloads, normalise, receipt(request, tenant, raw, sent_at),
-                                tenant, request.app.state.producer, s)
+                                tenant, request.app.state.producer, s, tracing.kafka_headers())
         # The route's own path as the label: request.url would build (and
         # parse) the whole URL on every request just to read it back.
         metrics.count(endpoint, verdicts)

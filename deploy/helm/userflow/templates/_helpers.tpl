@@ -137,6 +137,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
   value: {{ .Values.config.consumerGroup | quote }}
 - name: UF_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
+{{- with .Values.config.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}
