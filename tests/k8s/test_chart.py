@@ -432,6 +432,7 @@ def test_defaults(renders: dict[str, Render], k8s_tools: tools.Tools, tmp_path: 
         assert render.named("Deployment", off) is None and render.named("Service", off) is None
     notes = render_notes(k8s_tools, "defaults", tmp_path)
     assert "kubectl apply -f deploy/kind/sample-company.yaml" in notes
+    assert "kubectl -n <company namespace> get secret" in notes
     assert "Query API" not in notes and "MCP server" not in notes and "port-forward" not in notes
     assert len(render.kind("ServiceMonitor")) == 1 and len(render.kind("PodMonitor")) == 1
 
@@ -702,3 +703,10 @@ def test_dockerfile() -> None:
     assert not re.search(r"apt-get|gcc|build-essential|pip install", final)
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") + 1:][:3] == ["!pyproject.toml", "!src/", "!sql/"]
+
+
+def test_notes_without_the_operator(k8s_tools: tools.Tools, tmp_path: Path) -> None:
+    """With no operator (`minimal`) NOTES does not send users to Company resources."""
+    notes = render_notes(k8s_tools, "minimal", tmp_path)
+    assert "Company" not in notes
+    assert "userflow tenant create --name NAME" in notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import kopf
@@ -10,8 +11,12 @@ from userflow.operator.handlers import build_registry
 
 
 def run(*, namespaces: Sequence[str] = (), clusterwide: bool = False,
-        health_port: int | None = 8081) -> None:
+        health_port: int | None = 8081, log_level: str = "INFO") -> None:
     endpoint = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
-    kopf.configure(verbose=False)
+    level = log_level.upper()
+    # kopf's own set-up knows DEBUG, INFO and WARNING; the root level then
+    # follows UF_LOG_LEVEL exactly (ERROR and CRITICAL too).
+    kopf.configure(debug=level == "DEBUG", quiet=level in ("WARNING", "ERROR", "CRITICAL"))
+    logging.getLogger().setLevel(level)
     kopf.run(registry=build_registry(), clusterwide=clusterwide, namespaces=list(namespaces),
              standalone=True, liveness_endpoint=endpoint)
