@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from userflow.store import migrate, tenants
 from userflow.store.tenants import NewTenant
@@ -33,9 +34,22 @@ def stack(service_env: dict[str, str], database_url: str,
     s.stop()
 
 
-def make_tenant(database_url: str, name: str, **kw: object) -> NewTenant:
+def make_tenant(database_url: str, name: str, *, company: dict[str, object] | None = None,
+                **kw: object) -> NewTenant:
+    """A tenant and its keys; `company` sets further columns in the same transaction,
+    so the ingest never sees the tenant without them."""
     with psycopg.connect(database_url) as conn:
-        return tenants.create(conn, f"{name} {uuid.uuid4().hex[:6]}", **kw)  # type: ignore[arg-type]
+        made = tenants.create(conn, f"{name} {uuid.uuid4().hex[:6]}", **kw)  # type: ignore[arg-type]
+        if company:
+            update_company(conn, made.company_id, **company)
+    return made
+
+
+def update_company(conn: psycopg.Connection, company_id: uuid.UUID, **columns: object) -> None:
+    """Set company columns as the operator does; the ingest hears of it through NOTIFY."""
+    sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+    conn.execute(sql.SQL("UPDATE company SET {}, updated_at = now() WHERE company_id = %s")
+                 .format(sets), (*columns.values(), company_id))
 
 
 @pytest.fixture

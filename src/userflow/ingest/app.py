@@ -24,12 +24,14 @@ from userflow.ingest import errors, metrics, openapi
 from userflow.ingest.accept import Normaliser, Verdict, accept
 from userflow.ingest.auth import key_from, tenant_for_key, tenant_for_legacy
 from userflow.ingest.body import read_json
+from userflow.ingest.cors import BrowserCORS, check_origin
 from userflow.ingest.errors import BadRequest
 from userflow.ingest.producer import EventProducer
 from userflow.ingest.responses import JSONAnswer
 from userflow.ingest.tenants import Tenant, TenantCache
 
 _SINGLE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
+EVENT_PATHS = ("/v1/batch", *(f"/v1/{kind}" for kind in _SINGLE_TYPES), "/send_event")
 
 
 def _client_ip(request: Request, s: Settings) -> str | None:
@@ -67,6 +69,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
                   default_response_class=JSONAnswer,
                   telemetry={"operation_spans": False, "metrics": False})
     errors.install(app)
+    app.add_middleware(BrowserCORS, paths=EVENT_PATHS)
 
     def receipt(request: Request, tenant: Tenant, raw: bytes, sent_at: Any = None) -> Receipt:
         return Receipt(
@@ -95,6 +98,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         """Segment batch: up to 500 KB of messages, a verdict for each."""
         body, raw = await read_json(request, s.max_request_bytes)
         tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
+        check_origin(request, tenant.allowed_origins)
         messages = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages:
             raise BadRequest("batch must be a non-empty array of messages",
@@ -118,6 +122,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         async def handler(request: Request) -> JSONAnswer:
             body, raw = await read_json(request, s.max_event_bytes)
             tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
+            check_origin(request, tenant.allowed_origins)
             return _single_answer(await run(request, path, [body], normalise, tenant, raw))
         handler.__name__ = kind
         handler.__doc__ = f"Segment {kind}: one message."
@@ -132,6 +137,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         """The seed's payload, unchanged, for clients written against it."""
         body, raw = await read_json(request, s.max_event_bytes)
         tenant = await tenant_for_legacy(request.app.state.tenants, request, body)
+        check_origin(request, tenant.allowed_origins)
         return _single_answer(await run(request, "/send_event", [body], from_seed, tenant, raw))
 
     @app.get("/healthz", tags=["ops"])

@@ -34,6 +34,11 @@ class Unauthorized(IngestError):
     headers = {"WWW-Authenticate": 'Basic realm="userflow"'}
 
 
+class OriginNotAllowed(IngestError):
+    status = 403
+    code = "origin_not_allowed"
+
+
 class PayloadTooLarge(IngestError):
     status = 413
     code = "payload_too_large"

@@ -70,11 +70,14 @@ SEED_EVENT: dict[str, Any] = {
     },
 }
 _ERROR: dict[str, Any] = {"description": "see `errors` for each field and reason"}
+_ORIGIN: dict[str, Any] = {
+    "description": "origin_not_allowed: the request's Origin is not in the tenant's allowed origins",
+}
 
 
 def body(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-        "responses": {"400": _ERROR, "401": _ERROR, "413": _ERROR, "415": _ERROR,
+        "responses": {"400": _ERROR, "401": _ERROR, "403": _ORIGIN, "413": _ERROR, "415": _ERROR,
                       "429": _ERROR, "503": _ERROR},
     }

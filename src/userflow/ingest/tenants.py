@@ -22,6 +22,7 @@ from typing import Final
 
 import psycopg
 
+from userflow.ingest.cors import ANY_ORIGIN, OriginPolicy
 from userflow.store.keys import key_hash
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ FROM api_key k JOIN company c USING (company_id)
 WHERE k.revoked_at IS NULL
 """
 _COMPANIES: Final = (
-    "SELECT company_id, slug, retention_days, topic_mode, legacy_keyless_ingest FROM company"
+    "SELECT company_id, slug, retention_days, topic_mode, legacy_keyless_ingest,"
+    " allowed_origins FROM company"
 )
 
 
@@ -46,6 +48,7 @@ class Tenant:
     retention_days: int
     topic_mode: str
     legacy_keyless_ingest: bool
+    allowed_origins: OriginPolicy = ANY_ORIGIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +60,8 @@ class Snapshot:
 
 def load(conn: psycopg.Connection) -> Snapshot:
     companies: dict[str, Tenant] = {}
-    for company_id, slug, retention, mode, legacy in conn.execute(_COMPANIES):
-        tenant = Tenant(company_id, slug, retention, mode, legacy)
+    for company_id, slug, retention, mode, legacy, origins in conn.execute(_COMPANIES):
+        tenant = Tenant(company_id, slug, retention, mode, legacy, OriginPolicy.parse(origins))
         companies[str(company_id)] = companies[slug] = tenant
     write_keys = {
         bytes(digest): companies[str(company_id)]
