@@ -100,12 +100,15 @@ class Stack:
     port: int = field(default_factory=free_port)
     ingest: Process | None = None
     consumer: Process | None = None
+    # The ingest's worker processes; each keeps its own rate-limit buckets.
+    workers: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start_ingest(self, workers: int = 2) -> None:
+        self.workers = workers
         self.ingest = Process(["ingest", "--port", str(self.port), "--workers", str(workers)],
                               self.env, self.logs / "ingest.log")
         self.ingest.start()

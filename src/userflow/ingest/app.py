@@ -27,6 +27,7 @@ from userflow.ingest.body import read_json
 from userflow.ingest.cors import BrowserCORS, check_origin
 from userflow.ingest.errors import BadRequest
 from userflow.ingest.producer import EventProducer
+from userflow.ingest.ratelimit import RateLimits
 from userflow.ingest.responses import JSONAnswer
 from userflow.ingest.tenants import Tenant, TenantCache
 
@@ -70,6 +71,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
                   telemetry={"operation_spans": False, "metrics": False})
     errors.install(app)
     app.add_middleware(BrowserCORS, paths=EVENT_PATHS)
+    limits = RateLimits()
 
     def receipt(request: Request, tenant: Tenant, raw: bytes, sent_at: Any = None) -> Receipt:
         return Receipt(
@@ -85,6 +87,8 @@ def create_app(s: Settings | None = None) -> FastAPI:
 
     async def run(request: Request, endpoint: str, payloads: list[Any], normalise: Normaliser,
                   tenant: Tenant, raw: bytes, sent_at: Any = None) -> list[Verdict]:
+        # Counted in events, before any is sent: a refused request leaves nothing in Kafka.
+        limits.take(tenant, len(payloads))
         # FastAPI's own server span is the current one: its context goes to Kafka.
         verdicts = await accept(payloads, normalise, receipt(request, tenant, raw, sent_at),
                                 tenant, request.app.state.producer, s, tracing.kafka_headers())

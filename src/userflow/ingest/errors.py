@@ -49,6 +49,17 @@ class UnsupportedMediaType(IngestError):
     code = "unsupported_media_type"
 
 
+class RateLimited(IngestError):
+    """Over the tenant's events a second; nothing of the request was taken."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def _answer(status: int, code: str, message: str, errors: list[FieldError],
             headers: dict[str, str] | None = None) -> JSONAnswer:
     return JSONAnswer(

@@ -73,11 +73,16 @@ _ERROR: dict[str, Any] = {"description": "see `errors` for each field and reason
 _ORIGIN: dict[str, Any] = {
     "description": "origin_not_allowed: the request's Origin is not in the tenant's allowed origins",
 }
+_RETRY: dict[str, Any] = {
+    "description": "rate_limited: over the tenant's events a second, or too_many_requests: the"
+                   " ingest is busy; nothing was accepted, retry after `Retry-After` seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
 
 
 def body(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
         "responses": {"400": _ERROR, "401": _ERROR, "403": _ORIGIN, "413": _ERROR, "415": _ERROR,
-                      "429": _ERROR, "503": _ERROR},
+                      "429": _RETRY, "503": _ERROR},
     }

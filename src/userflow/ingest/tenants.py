@@ -37,7 +37,7 @@ WHERE k.revoked_at IS NULL
 """
 _COMPANIES: Final = (
     "SELECT company_id, slug, retention_days, topic_mode, legacy_keyless_ingest,"
-    " allowed_origins FROM company"
+    " allowed_origins, rate_limit_per_second FROM company"
 )
 
 
@@ -49,6 +49,8 @@ class Tenant:
     topic_mode: str
     legacy_keyless_ingest: bool
     allowed_origins: OriginPolicy = ANY_ORIGIN
+    # Events a second (per ingest worker); None: no limit.
+    rate_limit_per_second: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,8 @@ class Snapshot:
 
 def load(conn: psycopg.Connection) -> Snapshot:
     companies: dict[str, Tenant] = {}
-    for company_id, slug, retention, mode, legacy, origins in conn.execute(_COMPANIES):
-        tenant = Tenant(company_id, slug, retention, mode, legacy, OriginPolicy.parse(origins))
+    for company_id, slug, retention, mode, legacy, origins, rate in conn.execute(_COMPANIES):
+        tenant = Tenant(company_id, slug, retention, mode, legacy, OriginPolicy.parse(origins), rate)
         companies[str(company_id)] = companies[slug] = tenant
     write_keys = {
         bytes(digest): companies[str(company_id)]
