@@ -29,16 +29,16 @@ log = logging.getLogger(__name__)
 
 CHANNEL: Final = "userflow_tenants"
 _MISS_RELOAD_SECONDS: Final = 0.5
+# One statement, so companies and keys come from one snapshot: with two, a
+# company committed between them had keys but no tenant, and the KeyError
+# ended the cache's thread (it catches database errors only).
 _QUERY: Final = """
-SELECT k.key_hash, k.kind, c.company_id, c.slug, c.retention_days, c.topic_mode,
-       c.legacy_keyless_ingest
-FROM api_key k JOIN company c USING (company_id)
-WHERE k.revoked_at IS NULL
+SELECT c.company_id, c.slug, c.retention_days, c.topic_mode, c.legacy_keyless_ingest,
+       c.allowed_origins, c.rate_limit_per_second, k.key_hash
+FROM company c
+LEFT JOIN api_key k
+       ON k.company_id = c.company_id AND k.kind = 'write' AND k.revoked_at IS NULL
 """
-_COMPANIES: Final = (
-    "SELECT company_id, slug, retention_days, topic_mode, legacy_keyless_ingest,"
-    " allowed_origins, rate_limit_per_second FROM company"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +62,15 @@ class Snapshot:
 
 def load(conn: psycopg.Connection) -> Snapshot:
     companies: dict[str, Tenant] = {}
-    for company_id, slug, retention, mode, legacy, origins, rate in conn.execute(_COMPANIES):
-        tenant = Tenant(company_id, slug, retention, mode, legacy, OriginPolicy.parse(origins), rate)
-        companies[str(company_id)] = companies[slug] = tenant
-    write_keys = {
-        bytes(digest): companies[str(company_id)]
-        for digest, kind, company_id, *_ in conn.execute(_QUERY)
-        if kind == "write"
-    }
+    write_keys: dict[bytes, Tenant] = {}
+    for company_id, slug, retention, mode, legacy, origins, rate, digest in conn.execute(_QUERY):
+        tenant = companies.get(str(company_id))
+        if tenant is None:
+            tenant = Tenant(company_id, slug, retention, mode, legacy,
+                            OriginPolicy.parse(origins), rate)
+            companies[str(company_id)] = companies[slug] = tenant
+        if digest is not None:
+            write_keys[bytes(digest)] = tenant
     return Snapshot(write_keys, companies)
 
 

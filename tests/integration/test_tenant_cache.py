@@ -1,0 +1,64 @@
+"""The ingest's tenant snapshot, loaded from the real database."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+
+from userflow.ingest.tenants import load
+from userflow.store import tenants
+from userflow.store.keys import key_hash
+
+from .conftest import make_tenant
+
+pytestmark = pytest.mark.services
+
+
+def test_snapshot_holds_live_write_keys_and_company_settings(database_url: str) -> None:
+    t = make_tenant(database_url, "Snap", company={
+        "allowed_origins": ["https://*.snap.example"], "rate_limit_per_second": 150})
+    keyless = make_tenant(database_url, "Keyless")
+    with psycopg.connect(database_url) as conn:
+        tenants.revoke_key(conn, keyless.write_key)
+        tenants.revoke_key(conn, keyless.read_key)
+        snap = load(conn)
+    tenant = snap.write_keys[key_hash(t.write_key)]
+    assert (tenant.company_id, tenant.slug, tenant.rate_limit_per_second) == (
+        t.company_id, t.slug, 150)
+    assert tenant.allowed_origins.allows("https://www.snap.example")
+    assert not tenant.allowed_origins.allows("https://snap.example")
+    assert snap.companies[t.slug] is snap.companies[str(t.company_id)] is tenant
+    assert key_hash(t.read_key) not in snap.write_keys
+    assert key_hash(keyless.write_key) not in snap.write_keys
+    # A company without live keys is still there for keyless /send_event.
+    assert snap.companies[keyless.slug].rate_limit_per_second is None
+
+
+def test_loading_while_tenants_are_created_sees_each_with_its_keys(database_url: str) -> None:
+    """Companies and keys come from one snapshot, so a new key never lacks its tenant."""
+    made: list[tenants.NewTenant] = []
+    stop = threading.Event()
+
+    def create() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while not stop.is_set():
+                made.append(tenants.create(conn, f"Busy {uuid.uuid4().hex[:8]}"))
+
+    creator = threading.Thread(target=create)
+    creator.start()
+    snapshots = []
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while len(made) < 30:
+                snapshots.append(load(conn))
+    finally:
+        stop.set()
+        creator.join()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        snapshots.append(load(conn))
+    for snap in snapshots:
+        assert all(snap.companies[str(t.company_id)] is t for t in snap.write_keys.values())
+    assert {key_hash(t.write_key) for t in made} <= snapshots[-1].write_keys.keys()
