@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.rows import dict_row
 
 from userflow.store.tenants import NewTenant
@@ -147,3 +148,28 @@ def test_retries_across_midnight_and_minutes_apart_are_one_row(stack: Stack, ten
         assert post_batch(stack, tenant.write_key, [msg]).status_code == 200
     assert post_batch(stack, tenant.write_key, [no_time]).status_code == 200
     assert stack.wait_rows(2, tenant.company_id) == 2
+
+
+def _counters(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every counter sample of the ingest's /metrics (summed over its workers)."""
+    text = httpx.get(f"{stack.url}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_metrics_count_accepted_events_and_refused_requests(stack: Stack,
+                                                             tenant: NewTenant) -> None:
+    accepted = ("userflow_ingest_events_total", (("endpoint", "/v1/batch"),
+                                                 ("verdict", "accepted")))
+    refused = ("userflow_ingest_refused_requests_total", (("code", "unauthorized"),
+                                                          ("status", "401")))
+    before = _counters(stack)
+    assert post_batch(stack, tenant.write_key, mixed_batch(3)).status_code == 200
+    assert post_batch(stack, "wk_nobody", mixed_batch(2)).status_code == 401
+    after = _counters(stack)
+    assert after[accepted] - before.get(accepted, 0.0) == 3
+    assert after[refused] - before.get(refused, 0.0) == 1

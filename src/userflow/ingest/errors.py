@@ -7,10 +7,11 @@ Bodies carry Segment's `code` and `message` (its clients read those) plus
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from userflow.ingest.responses import JSONAnswer
 
 from userflow.events.errors import FieldError, InvalidEvent
+from userflow.ingest.metrics import REFUSED
 from userflow.ingest.producer import KafkaUnavailable, ProducerBusy
+from userflow.ingest.responses import JSONAnswer
 
 
 class IngestError(Exception):
@@ -62,6 +63,7 @@ class RateLimited(IngestError):
 
 def _answer(status: int, code: str, message: str, errors: list[FieldError],
             headers: dict[str, str] | None = None) -> JSONAnswer:
+    REFUSED.labels(str(status), code).inc()
     return JSONAnswer(
         {"code": code, "message": message, "errors": [e.as_json() for e in errors]},
         status_code=status,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,12 +18,17 @@ from prometheus_client import (
     multiprocess,
 )
 
-from userflow.ingest.accept import Verdict
+if TYPE_CHECKING:  # errors imports these metrics, and accept → tenants → cors → errors
+    from userflow.ingest.accept import Verdict
 
 EVENTS = Counter("userflow_ingest_events_total", "Events answered by the ingest",
                  ["endpoint", "verdict"])
 REJECTIONS = Counter("userflow_ingest_rejections_total", "Rejected events by field",
                      ["endpoint", "field"])
+# Whole requests turned away (401, 403 origin, 413, 415, 429 rate limit or
+# full queue, 503 Kafka down...): what an SRE alerts on.
+REFUSED = Counter("userflow_ingest_refused_requests_total",
+                  "Requests answered with an error, by status and code", ["status", "code"])
 
 
 def count(endpoint: str, verdicts: Sequence[Verdict]) -> None:
