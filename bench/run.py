@@ -112,7 +112,7 @@ def _tenant(url: str, name: str) -> tenants.NewTenant:
 def main(
     seconds: Annotated[int, typer.Option(help="Length of each wrk run")] = 20,
     prefill_events: Annotated[int, typer.Option(help="Simulated events for the drain")] = 300_000,
-    e2e_rate: Annotated[int, typer.Option(help="Events/s offered in the sustained run")] = 26_000,
+    e2e_rate: Annotated[int, typer.Option(help="Events/s offered in the sustained run")] = 27_000,
     e2e_seconds: Annotated[int, typer.Option(help="Length of the sustained run")] = 60,
     burst_events: Annotated[int, typer.Option(help="Simulated events sent flat out")] = 600_000,
 ) -> None:
