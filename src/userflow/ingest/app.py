@@ -87,6 +87,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
 
     async def run(request: Request, endpoint: str, payloads: list[Any], normalise: Normaliser,
                   tenant: Tenant, raw: bytes, sent_at: Any = None) -> list[Verdict]:
+        check_origin(request, tenant.allowed_origins)
         # Counted in events, before any is sent: a refused request leaves nothing in Kafka.
         limits.take(tenant, len(payloads))
         # FastAPI's own server span is the current one: its context goes to Kafka.
@@ -102,7 +103,6 @@ def create_app(s: Settings | None = None) -> FastAPI:
         """Segment batch: up to 500 KB of messages, a verdict for each."""
         body, raw = await read_json(request, s.max_request_bytes)
         tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
-        check_origin(request, tenant.allowed_origins)
         messages = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages:
             raise BadRequest("batch must be a non-empty array of messages",
@@ -126,7 +126,6 @@ def create_app(s: Settings | None = None) -> FastAPI:
         async def handler(request: Request) -> JSONAnswer:
             body, raw = await read_json(request, s.max_event_bytes)
             tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
-            check_origin(request, tenant.allowed_origins)
             return _single_answer(await run(request, path, [body], normalise, tenant, raw))
         handler.__name__ = kind
         handler.__doc__ = f"Segment {kind}: one message."
@@ -141,7 +140,6 @@ def create_app(s: Settings | None = None) -> FastAPI:
         """The seed's payload, unchanged, for clients written against it."""
         body, raw = await read_json(request, s.max_event_bytes)
         tenant = await tenant_for_legacy(request.app.state.tenants, request, body)
-        check_origin(request, tenant.allowed_origins)
         return _single_answer(await run(request, "/send_event", [body], from_seed, tenant, raw))
 
     @app.get("/healthz", tags=["ops"])
