@@ -25,16 +25,18 @@ def test_snapshot_holds_live_write_keys_and_company_settings(database_url: str) 
         tenants.revoke_key(conn, keyless.write_key)
         tenants.revoke_key(conn, keyless.read_key)
         snap = load(conn)
-    tenant = snap.write_keys[key_hash(t.write_key)]
+    tenant = snap.write_keys[key_hash(t.write_key)].tenant
     assert (tenant.company_id, tenant.slug, tenant.rate_limit_per_second) == (
         t.company_id, t.slug, 150)
     assert tenant.allowed_origins.allows("https://www.snap.example")
     assert not tenant.allowed_origins.allows("https://snap.example")
-    assert snap.companies[t.slug] is snap.companies[str(t.company_id)] is tenant
+    assert snap.companies[t.company_id] is tenant
+    # Slugs are no key into the snapshot: only ids name a company.
+    assert t.slug not in snap.companies and str(t.company_id) not in snap.companies
     assert key_hash(t.read_key) not in snap.write_keys
     assert key_hash(keyless.write_key) not in snap.write_keys
     # A company without live keys is still there for keyless /send_event.
-    assert snap.companies[keyless.slug].rate_limit_per_second is None
+    assert snap.companies[keyless.company_id].rate_limit_per_second is None
 
 
 def test_loading_while_tenants_are_created_sees_each_with_its_keys(database_url: str) -> None:
@@ -60,5 +62,6 @@ def test_loading_while_tenants_are_created_sees_each_with_its_keys(database_url:
     with psycopg.connect(database_url, autocommit=True) as conn:
         snapshots.append(load(conn))
     for snap in snapshots:
-        assert all(snap.companies[str(t.company_id)] is t for t in snap.write_keys.values())
+        assert all(snap.companies[k.tenant.company_id] is k.tenant
+                   for k in snap.write_keys.values())
     assert {key_hash(t.write_key) for t in made} <= snapshots[-1].write_keys.keys()

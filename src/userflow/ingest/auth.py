@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 
 from userflow.events.errors import FieldError
+from userflow.events.fields import parse_uuid
 from userflow.ingest.errors import Unauthorized
 from userflow.ingest.tenants import Tenant, TenantCache
 
@@ -51,12 +52,16 @@ async def tenant_for_key(cache: TenantCache, key: str | None) -> Tenant:
 
 
 async def tenant_for_legacy(cache: TenantCache, request: Request, body: Any) -> Tenant:
-    """/send_event: the key when one is sent, else the company_id of a tenant that allows it."""
+    """/send_event: the key when one is sent, else the company_id of a tenant that allows it.
+
+    Only the company's id names it here, never its slug, which anyone could guess.
+    """
     key = key_from(request, body)
     if key:
         return await tenant_for_key(cache, key)
     company = body.get("company_id") if isinstance(body, dict) else None
-    tenant = await cache.by_company(str(company)) if isinstance(company, str | int) else None
+    company_id = parse_uuid(company) if isinstance(company, str) else None
+    tenant = await cache.by_company(company_id) if company_id is not None else None
     if tenant is None or not tenant.legacy_keyless_ingest:
         raise Unauthorized(
             "a write key is required (X-UserFlow-Key); keyless ingest by company_id is off",

@@ -8,6 +8,13 @@ A key not in the snapshot triggers one reload before it is refused, so a
 key used the moment it was made never sees a stale cache; such reloads are
 at most one per `_MISS_RELOAD_SECONDS`, so unknown keys cannot flood the
 database.
+
+Keys are looked up by their SHA-256 only, and companies (for the seed's
+keyless `/send_event`) by their id only: a slug is never a key into either
+map, so no tenant can name itself after another's id and take its events.
+A key being rotated out carries its `revoke_after`, and is refused from that
+instant by every lookup, whether or not anything (the operator, pg_cron) has
+yet marked it revoked.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,7 +42,8 @@ _MISS_RELOAD_SECONDS: Final = 0.5
 # ended the cache's thread (it catches database errors only).
 _QUERY: Final = """
 SELECT c.company_id, c.slug, c.retention_days, c.topic_mode, c.legacy_keyless_ingest,
-       c.allowed_origins, c.rate_limit_per_second, k.key_hash
+       c.allowed_origins, c.rate_limit_per_second, k.key_hash,
+       extract(epoch FROM k.revoke_after)::float8
 FROM company c
 LEFT JOIN api_key k
        ON k.company_id = c.company_id AND k.kind = 'write' AND k.revoked_at IS NULL
@@ -54,30 +63,44 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteKey:
+    tenant: Tenant
+    # Unix time from which the key is refused (a rotated-out key); None: no end.
+    revoke_after: float | None = None
+
+    def live(self, now: float) -> bool:
+        return self.revoke_after is None or now < self.revoke_after
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
-    write_keys: dict[bytes, Tenant]
-    # Companies by id and by slug, for the seed's keyless /send_event.
-    companies: dict[str, Tenant]
+    write_keys: dict[bytes, WriteKey]
+    # By company id only, for the seed's keyless /send_event.
+    companies: dict[uuid.UUID, Tenant]
 
 
 def load(conn: psycopg.Connection) -> Snapshot:
-    companies: dict[str, Tenant] = {}
-    write_keys: dict[bytes, Tenant] = {}
-    for company_id, slug, retention, mode, legacy, origins, rate, digest in conn.execute(_QUERY):
-        tenant = companies.get(str(company_id))
+    companies: dict[uuid.UUID, Tenant] = {}
+    write_keys: dict[bytes, WriteKey] = {}
+    for (company_id, slug, retention, mode, legacy, origins, rate, digest,
+         revoke_after) in conn.execute(_QUERY):
+        tenant = companies.get(company_id)
         if tenant is None:
             tenant = Tenant(company_id, slug, retention, mode, legacy,
                             OriginPolicy.parse(origins), rate)
-            companies[str(company_id)] = companies[slug] = tenant
+            companies[company_id] = tenant
         if digest is not None:
-            write_keys[bytes(digest)] = tenant
+            write_keys[bytes(digest)] = WriteKey(tenant, revoke_after)
     return Snapshot(write_keys, companies)
 
 
 class TenantCache:
-    def __init__(self, conninfo: str, refresh_seconds: float = 30.0) -> None:
+    def __init__(self, conninfo: str, refresh_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self._conninfo = conninfo
         self._refresh = refresh_seconds
+        # Wall-clock time, as revoke_after is; a test moves it.
+        self._clock = clock
         self._snapshot: Snapshot | None = None
         self._loaded_at = 0.0
         self._miss_lock = threading.Lock()
@@ -95,19 +118,21 @@ class TenantCache:
         self._stop.set()
 
     async def by_write_key(self, key: str) -> Tenant | None:
+        """The tenant of a live write key; None for a key unknown, revoked or past revoke_after."""
         digest = key_hash(key)
         snap = self._snapshot
-        if snap is not None and digest in snap.write_keys:
-            return snap.write_keys[digest]
-        snap = await asyncio.to_thread(self._reload_after_miss)
-        return snap.write_keys.get(digest) if snap else None
+        found = snap.write_keys.get(digest) if snap is not None else None
+        if found is None:
+            snap = await asyncio.to_thread(self._reload_after_miss)
+            found = snap.write_keys.get(digest) if snap else None
+        return found.tenant if found is not None and found.live(self._clock()) else None
 
-    async def by_company(self, company: str) -> Tenant | None:
+    async def by_company(self, company_id: uuid.UUID) -> Tenant | None:
         snap = self._snapshot
-        if snap is not None and company in snap.companies:
-            return snap.companies[company]
+        if snap is not None and company_id in snap.companies:
+            return snap.companies[company_id]
         snap = await asyncio.to_thread(self._reload_after_miss)
-        return snap.companies.get(company) if snap else None
+        return snap.companies.get(company_id) if snap else None
 
     def _install(self, snap: Snapshot) -> Snapshot:
         self._snapshot = snap

@@ -7,7 +7,6 @@ does not know) is an InvalidSpec here.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,32 +14,19 @@ from typing import Any, Literal
 
 from userflow.operator.config import OperatorConfig
 from userflow.operator.errors import InvalidSpec
-from userflow.store.tenants import TIERS, CompanyFields, Tier, default_topic_mode
+from userflow.identity import (
+    TIER_DEFAULTS,
+    InvalidIdentity,
+    check_name,
+    check_slug,
+    check_tier,
+    default_topic_mode,
+)
+from userflow.store.tenants import CompanyFields
 
 GROUP, VERSION, PLURAL = "userflow.io", "v1alpha1", "companies"
 ROTATE_ANNOTATION = "userflow.io/rotate-keys"
-SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-# <prefix>.shared and <prefix>.dlq are the platform's own topics.
-RESERVED_SLUGS = frozenset({"shared", "dlq"})
 DeletionPolicy = Literal["Retain", "Purge"]
-
-
-@dataclass(frozen=True, slots=True)
-class TierDefaults:
-    retention_days: int
-    rate_limit: int
-    partitions: int
-    # How long a dedicated topic keeps events for a replay (never longer than retention_days).
-    kafka_retention_days: int
-
-
-TIER_DEFAULTS: dict[Tier, TierDefaults] = {
-    "free": TierDefaults(retention_days=30, rate_limit=50, partitions=1, kafka_retention_days=1),
-    "basic": TierDefaults(retention_days=90, rate_limit=200, partitions=1, kafka_retention_days=3),
-    "pro": TierDefaults(retention_days=395, rate_limit=2_000, partitions=3, kafka_retention_days=7),
-    "enterprise": TierDefaults(retention_days=730, rate_limit=10_000, partitions=6,
-                               kafka_retention_days=14),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,24 +83,25 @@ def secret_name(company_name: str) -> str:
 
 
 def slug_of(company: Company) -> str:
-    if not SLUG.match(company.name):
-        raise InvalidSpec(f"metadata.name {company.name!r} must be a DNS label (lower-case letters,"
-                          " digits and '-', at most 63): it names the tenant's topic")
-    if company.name in RESERVED_SLUGS:
-        raise InvalidSpec(f"metadata.name {company.name!r} is reserved: its topic is the platform's own")
-    return company.name
+    """The Company's name is its tenant's slug, under the rules every tenant follows."""
+    try:
+        return check_slug(company.name)
+    except InvalidIdentity as exc:
+        raise InvalidSpec(f"metadata.name: {exc}") from None
 
 
 def desired(company: Company, config: OperatorConfig) -> Desired:
     spec = company.spec
     slug = slug_of(company)
-    tier = spec.get("tier")
-    if tier not in TIERS:
-        raise InvalidSpec(f"spec.tier {tier!r} is not one of {', '.join(TIERS)}")
+    try:
+        tier = check_tier(str(spec.get("tier")))
+    except InvalidIdentity as exc:
+        raise InvalidSpec(f"spec.tier: {exc}") from None
     defaults = TIER_DEFAULTS[tier]
-    name = str(spec.get("displayName") or "").strip()
-    if not name:
-        raise InvalidSpec("spec.displayName is required")
+    try:
+        name = check_name(str(spec.get("displayName") or ""))
+    except InvalidIdentity as exc:
+        raise InvalidSpec(f"spec.displayName: {exc}") from None
     mode = spec.get("topicMode") or default_topic_mode(tier)
     retention = int(spec.get("retentionDays") or defaults.retention_days)
     fields = CompanyFields(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,11 +10,16 @@ from typing import Literal
 
 import psycopg
 
+from userflow.identity import (
+    Tier,
+    TopicMode,
+    check_name,
+    check_slug,
+    check_tier,
+    default_topic_mode,
+    slugify,
+)
 from userflow.store.keys import KeyKind, display_prefix, key_hash, new_key
-
-Tier = Literal["free", "basic", "pro", "enterprise"]
-TopicMode = Literal["shared", "dedicated"]
-TIERS: tuple[Tier, ...] = ("free", "basic", "pro", "enterprise")
 
 
 class TenantExists(ValueError):
@@ -36,18 +40,6 @@ class NewTenant:
             "write_key": self.write_key,
             "read_key": self.read_key,
         }
-
-
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].strip("-")
-    if not slug:
-        raise ValueError(f"name {name!r} has no letters or digits to make a slug from")
-    return slug
-
-
-def default_topic_mode(tier: Tier) -> TopicMode:
-    """Paying tiers get their own topic, so a noisy neighbour cannot delay them."""
-    return "dedicated" if tier in ("pro", "enterprise") else "shared"
 
 
 def add_key(conn: psycopg.Connection, company_id: uuid.UUID, kind: KeyKind) -> str:
@@ -77,8 +69,14 @@ def create(
     topic_mode: TopicMode | None = None,
     legacy_keyless_ingest: bool = False,
 ) -> NewTenant:
-    """Insert the company and a write and a read key, in one transaction."""
-    slug = slug or slugify(name)
+    """Insert the company and a write and a read key, in one transaction.
+
+    Raises InvalidIdentity for a name, slug or tier no tenant may have
+    (userflow.identity), TenantExists when the slug is taken.
+    """
+    name = check_name(name)
+    tier = check_tier(tier)
+    slug = check_slug(slug) if slug is not None else slugify(name)
     with conn.transaction():
         row = conn.execute(
             "INSERT INTO company (slug, name, subscription_tier, retention_days, topic_mode,"
@@ -140,6 +138,7 @@ def upsert_owned(
     a row of another owner raises NotOwned; an unchanged row is not written, so
     the ingest is not told to reload for nothing.
     """
+    check_slug(slug)
     cols = ", ".join(_FIELD_COLUMNS)
     with conn.transaction():
         row = conn.execute(
@@ -214,11 +213,10 @@ def revoke_all(conn: psycopg.Connection, company_id: uuid.UUID) -> int:
 
 
 def purge(conn: psycopg.Connection, company_id: uuid.UUID) -> int:
-    """Delete the company's events, its keys and its row; returns the events deleted.
+    """Delete the company's events, its ids, its keys and its row; returns the events deleted.
 
-    Dictionary texts (text_value) are shared by all tenants and are left in place.
+    Through userflow_purge_company (sql/009), so the operator needs no DELETE on
+    events. Dictionary texts (text_value) are shared by all tenants and are left in place.
     """
-    with conn.transaction():
-        events = conn.execute("DELETE FROM user_events WHERE company_id = %s", (company_id,)).rowcount
-        conn.execute("DELETE FROM company WHERE company_id = %s", (company_id,))  # keys cascade
-    return events
+    row = conn.execute("SELECT userflow_purge_company(%s)", (company_id,)).fetchone()
+    return int(row[0]) if row else 0
