@@ -1,4 +1,4 @@
-"""The validation step: what PostgreSQL would refuse is named before the write."""
+"""The storable check both sides run: what PostgreSQL or our encoder would refuse is named first."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from userflow.consumer.validate import inet_binary, problem
+from userflow.consumer.rows import inet_binary
+from userflow.events.columns import ID_MAX, URL_MAX
 from userflow.events.model import Event, encode
+from userflow.events.storable import JSON_MAX_DEPTH, json_problem, problem
 
 DAY = timedelta(days=1)
 
@@ -31,7 +33,8 @@ def event(**fields: Any) -> Event:
 
 
 def reason(e: Event) -> str | None:
-    return problem(e, encode(e), DAY)
+    refusal = problem(e, b"\\u0000" in encode(e), DAY)
+    return None if refusal is None else refusal.code
 
 
 def test_a_good_event_passes() -> None:
@@ -83,6 +86,11 @@ def test_addresses_inet_refuses(ip: str) -> None:
     assert reason(event(ip_address=ip)) == "bad_inet:ip_address"
 
 
+@pytest.mark.parametrize("ip", ["1.2.3.4:5678", "[::1]", "unknown", "010.1.1.1", " 1.2.3.4"])
+def test_addresses_with_ports_zones_or_padding_are_refused(ip: str) -> None:
+    assert reason(event(ip_address=ip)) == "bad_inet:ip_address"
+
+
 def test_inet_binary_form() -> None:
     assert inet_binary("10.1.2.3") == bytes([2, 32, 0, 4, 10, 1, 2, 3])
     packed = inet_binary("2001:db8::1")
@@ -90,12 +98,47 @@ def test_inet_binary_form() -> None:
 
 
 def test_indexed_text_over_the_limit() -> None:
-    assert reason(event(session_id="s" * 513)) == "too_long:session_id"
-    assert reason(event(session_id="s" * 512)) is None
+    assert reason(event(session_id="s" * (ID_MAX + 1))) == "too_long:session_id"
+    assert reason(event(session_id="s" * ID_MAX)) is None
 
 
 def test_other_text_over_the_limit() -> None:
-    assert reason(event(page_url="https://x/" + "a" * 70_000)) == "too_long:page_url"
+    assert reason(event(page_url="https://x/" + "a" * URL_MAX)) == "too_long:page_url"
+    assert reason(event(element_type="t" * 65)) == "too_long:element_type"
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_properties_nest_at_most_the_limit() -> None:
+    assert reason(event(metadata=nested(JSON_MAX_DEPTH))) is None
+    assert reason(event(metadata=nested(JSON_MAX_DEPTH + 1))) == "bad_json:metadata"
+
+
+def test_deep_nesting_is_walked_without_recursion() -> None:
+    found = json_problem(nested(100_000), check_nul=True)
+    assert found is not None and found[0] == "bad_json"
+
+
+@pytest.mark.parametrize(("value", "kind", "where"), [
+    ({"n": 2**64}, "bad_json", ".n"),
+    ({"n": -(2**63) - 1}, "bad_json", ".n"),
+    ({"list": [1, {"f": float("inf")}]}, "bad_json", ".list[1].f"),
+    ({"f": float("nan")}, "bad_json", ".f"),
+    ({"a": ["x", "y\x00"]}, "nul_byte", ".a[1]"),
+    ({"k\x00": 1}, "nul_byte", ".<key>"),
+])
+def test_what_json_cannot_carry_is_named_with_its_path(
+        value: dict[str, Any], kind: str, where: str) -> None:
+    assert json_problem(value, check_nul=True) == (kind, where, json_problem(value, True)[2])  # type: ignore[index]
+
+
+def test_64_bit_integers_fit() -> None:
+    assert json_problem({"a": 2**64 - 1, "b": -(2**63), "c": 1.5, "d": None, "e": True}, True) is None
 
 
 def test_a_long_user_agent_is_not_refused() -> None:

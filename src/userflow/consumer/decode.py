@@ -1,4 +1,4 @@
-"""Kafka messages → a Batch of COPY rows: decode, validate, drop in-batch duplicates, enrich."""
+"""Kafka messages → a Batch of COPY rows: decode, check, drop in-batch duplicates, enrich."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from userflow import tracing
 from userflow.consumer.batch import Batch, Poison, position
 from userflow.consumer.rows import Unstorable, to_row, utc_day
 from userflow.consumer.steps import MessageRejected, ProcessingStep
-from userflow.consumer.validate import problem
 from userflow.events.enrich import Geo
 from userflow.events.model import UnknownSchemaVersion, decode
+from userflow.events.storable import problem
 
 _DETAIL_MAX = 500
 
@@ -44,9 +44,12 @@ def decode_batch(messages: list[Message], geo: Geo, max_future: timedelta) -> Ba
         except msgspec.DecodeError as exc:
             batch.poison.append(Poison(message, "malformed_json", str(exc)[:_DETAIL_MAX]))
             continue
-        reason = problem(event, raw, max_future)
-        if reason is not None:
-            batch.poison.append(Poison(message, reason))
+        # The ingest ran this same check before it answered 2xx: a refusal
+        # here means the two disagree (another version, other settings).
+        refusal = problem(event, b"\\u0000" in raw, max_future)
+        if refusal is not None:
+            batch.poison.append(Poison(message, refusal.code,
+                                       f"{refusal.field}{refusal.path}: {refusal.reason}"))
             continue
         key = (event.company_id, event.event_id)
         if key in keys:

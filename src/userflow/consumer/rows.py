@@ -1,85 +1,73 @@
-"""An Event as one row of `user_events`, ready for binary COPY.
+"""An Event as one row of `user_events`, ready for binary COPY, all derived from the row format.
 
-Values are put in the form the binary COPY dumpers expect (see
-`writer.COPY_TYPES`), so no per-row conversion happens at write time
-except the user agent's id, which only the database can hand out.
+`COLUMNS`, `COPY_TYPES`, the positions of dictionary texts and of the user
+agent's id, and `to_row` itself come from `userflow.events.columns`. Values are
+put in the form the binary COPY dumpers expect, so no per-row conversion
+happens at write time except the ids of user agents and texts, which only the
+database hands out (the writer swaps them in).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import struct
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 
-from userflow.consumer.validate import inet_binary
-from userflow.events.enrich import Geo, enrich
+from userflow.events import columns
+from userflow.events.columns import Kind
+from userflow.events.enrich import Enrichment, Geo, enrich
 from userflow.events.model import Event
 
-# The order of user_events in sql/002_events.sql.
-COLUMNS: Final = (
-    "event_timestamp",
-    "received_at",
-    "sent_at",
-    "company_id",
-    "event_id",
-    "event_type",
-    "user_agent_id",
-    "page_url_id",
-    "page_title_id",
-    "referrer_id",
-    "last_page_url_id",
-    "target_url_id",
-    "element_selector_id",
-    "element_text_id",
-    "x_coordinate",
-    "y_coordinate",
-    "session_duration_seconds",
-    "scroll_depth",
-    "is_bot",
-    "ip_address",
-    "user_id",
-    "anonymous_id",
-    "session_id",
-    "event_name",
-    "element_type",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "experiment_id",
-    "variant",
-    "device_type",
-    "browser",
-    "os",
-    "country",
-    "city",
-    "region",
-    "traits",
-    "metadata",
-)
-USER_AGENT_ID: Final = COLUMNS.index("user_agent_id")
+COLUMNS: Final = columns.NAMES
+# Binary COPY's wire type per column. The enum goes as text: in binary COPY an
+# enum's wire form is its label, and no type name travels with the data.
+_WIRE_TYPES: Final = {"timestamp with time zone": "timestamptz", "integer": "int4",
+                      "smallint": "int2", "boolean": "bool", "event_type": "text"}
+COPY_TYPES: Final = tuple(_WIRE_TYPES.get(c.pg_type, c.pg_type) for c in columns.COLUMNS)
+USER_AGENT_ID: Final = next(i for i, c in enumerate(columns.COLUMNS) if c.kind is Kind.AGENT_ID)
 # Columns that hold a text_value id; `to_row` leaves the text there and the
-# writer swaps it for the id (only the database hands ids out).
-TEXT_COLUMNS: Final = ("page_url_id", "page_title_id", "referrer_id", "last_page_url_id",
-                       "target_url_id", "element_selector_id", "element_text_id")
-TEXT_IDS: Final = tuple(COLUMNS.index(column) for column in TEXT_COLUMNS)
+# writer swaps it for the id.
+TEXT_IDS: Final = tuple(i for i, c in enumerate(columns.COLUMNS) if c.kind is Kind.TEXT_ID)
 # The user_agent column is UNIQUE, and a btree entry may not pass 2704 bytes.
-USER_AGENT_MAX_CHARS: Final = 1024
+USER_AGENT_MAX_CHARS: Final = columns.USER_AGENT_MAX
 USER_AGENT_MAX_BYTES: Final = 2048
+
+# PostgreSQL's own address family numbers in the binary inet format.
+_PGSQL_AF_INET: Final = 2
+_PGSQL_AF_INET6: Final = 3
+_INET_HEADER = struct.Struct("BBBB")
 
 
 class Unstorable(ValueError):
-    """An event that passed validation but still cannot become a row."""
+    """An event that passed the storable check but still cannot become a row."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+@lru_cache(maxsize=65_536)
+def inet_binary(text: str) -> bytes:
+    """The address (canonical, as the storable check made sure) in PostgreSQL's binary inet format."""
+    address = ipaddress.ip_address(text)
+    packed = address.packed
+    family = _PGSQL_AF_INET if address.version == 4 else _PGSQL_AF_INET6
+    return _INET_HEADER.pack(family, len(packed) * 8, 0, len(packed)) + packed
+
+
+def _inet(text: str | None) -> bytes | None:
+    return None if text is None else inet_binary(text)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _jsonb(value: dict[str, Any] | None, field: str) -> bytes | None:
@@ -87,7 +75,7 @@ def _jsonb(value: dict[str, Any] | None, field: str) -> bytes | None:
         return None
     try:
         return orjson.dumps(value)
-    except orjson.JSONEncodeError as exc:  # an integer past 64 bits, mostly
+    except orjson.JSONEncodeError as exc:  # what the storable check missed: a bug
         raise Unstorable(f"bad_json:{field}") from exc
 
 
@@ -105,55 +93,41 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def _expression(column: columns.Column) -> str:
+    """The Python expression that makes one column's value from `event` and `found`."""
+    kind, field = column.kind, column.field
+    if field is None:
+        return f"found.{column.name}"
+    if column.enriched:
+        return f"found.{field}"
+    if kind is Kind.TIME:
+        return f"aware(event.{field})"
+    if kind is Kind.AGENT_ID:
+        return "None"
+    if kind is Kind.INET:
+        return f"inet(event.{field})"
+    if kind is Kind.JSON:
+        return f"jsonb(event.{field}, {field!r})"
+    return f"event.{field}"
+
+
+def _row_maker() -> Callable[[Event, Enrichment], list[Any]]:
+    """One list display built from the row format, as dataclasses build __init__.
+
+    A literal list costs a third of a loop over the columns per row, and a
+    row is made for every event the consumer stores.
+    """
+    body = ", ".join(_expression(c) for c in columns.COLUMNS)
+    namespace: dict[str, Any] = {"aware": _aware, "inet": _inet, "jsonb": _jsonb}
+    exec(f"def make(event, found):\n    return [{body}]\n", namespace)  # noqa: S102
+    maker: Callable[[Event, Enrichment], list[Any]] = namespace["make"]
+    return maker
+
+
+_make_row: Final = _row_maker()
+
+
 def to_row(event: Event, geo: Geo) -> tuple[list[Any], str | None]:
     """The COPY row and the (clipped) user agent whose id goes in USER_AGENT_ID."""
-    found = enrich(event, geo)
     ua = event.user_agent
-    if ua is not None:
-        ua = clip_user_agent(ua)
-    ip = event.ip_address
-    row = [
-        _aware(event.event_timestamp),
-        _aware(event.received_at),
-        None if event.sent_at is None else _aware(event.sent_at),
-        event.company_id,
-        event.event_id,
-        event.event_type,
-        None,
-        event.page_url,
-        event.page_title,
-        event.referrer,
-        event.last_page_url,
-        event.target_url,
-        event.element_selector,
-        event.element_text,
-        event.x_coordinate,
-        event.y_coordinate,
-        event.session_duration_seconds,
-        event.scroll_depth,
-        found.is_bot,
-        None if ip is None else inet_binary(ip),
-        event.user_id,
-        event.anonymous_id,
-        event.session_id,
-        event.event_name,
-        event.element_type,
-        event.utm_source,
-        event.utm_medium,
-        event.utm_campaign,
-        event.utm_term,
-        event.utm_content,
-        event.experiment_id,
-        event.variant,
-        # What the user agent says is in user_agent; a row keeps only what
-        # the client stated itself.
-        event.device_type,
-        event.browser,
-        event.os,
-        found.country,
-        found.city,
-        found.region,
-        _jsonb(event.traits, "traits"),
-        _jsonb(event.metadata, "metadata"),
-    ]
-    return row, ua
+    return _make_row(event, enrich(event, geo)), None if ua is None else clip_user_agent(ua)

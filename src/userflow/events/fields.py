@@ -12,27 +12,14 @@ code.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import uuid
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 
+from userflow.events.addresses import canonical_ip
+from userflow.events.columns import ID_MAX, INT4_MAX, INT4_MIN, TEXT_MAX, URL_MAX
 from userflow.events.errors import FieldError
-
-ID_MAX: Final = 256
-URL_MAX: Final = 8192
-TEXT_MAX: Final = 1024  # longer descriptive text is cut, as Amplitude does
-INT4_MIN: Final = -(2**31)
-INT4_MAX: Final = 2**31 - 1
-
-# An IPv4 address exactly as `ipaddress` writes it: four decimal octets 0–255
-# without leading zeros. Such text is its own canonical form, so it needs no
-# IPv4Address object (about ten times the cost). ASCII classes, not \d, which
-# would also match other scripts' digits.
-_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_IPV4: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
 class Collector:
@@ -123,21 +110,16 @@ class Collector:
         return round(value)
 
     def ip(self, value: Any, field: str) -> str | None:
-        if type(value) is str and _CANONICAL_IPV4.fullmatch(value):
-            return value
-        return self._any_ip(value, field)
-
-    def _any_ip(self, value: Any, field: str) -> str | None:
+        """The address's canonical text (userflow.events.addresses: strict, no zone or port)."""
         if value is None or value == "":
             return None
         if not isinstance(value, str):
             self.add(field, "must be an IP address string")
             return None
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            self.add(field, "is not a valid IPv4 or IPv6 address")
-            return None
+        address = canonical_ip(value.strip())
+        if address is None:
+            self.add(field, "is not one IPv4 or IPv6 address (no port, zone or prefix length)")
+        return address
 
     def mapping(self, value: Any, field: str) -> dict[str, Any]:
         if value is None:
@@ -176,22 +158,3 @@ def event_id(raw: Any, company_id: uuid.UUID, errors: Collector, field: str) -> 
         return uuid.uuid4()
     parsed = parse_uuid(text)
     return parsed if parsed is not None else uuid.uuid5(company_id, text)
-
-
-def nul_path(value: Any, path: str) -> str | None:
-    """The path of the first NUL byte in a key or string anywhere inside value."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                return f"{path}.<key>"
-            found = nul_path(item, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = nul_path(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None

@@ -13,9 +13,10 @@ from typing import Any, Final
 
 import orjson
 
-from userflow.events import timestamps
+from userflow.events import storable, timestamps
 from userflow.events.errors import FieldError, InvalidEvent
-from userflow.events.fields import Collector, event_id, nul_path
+from userflow.events.columns import MAX_CHARS, RANGE
+from userflow.events.fields import Collector, event_id
 from userflow.events.model import EVENT_TYPES, Event
 from userflow.events.receipt import Receipt
 
@@ -25,6 +26,11 @@ _URLS: Final = ("page_url", "referrer", "last_page_url", "target_url")
 _IDS: Final = ("user_id", "anonymous_id", "session_id")
 _INTS: Final = ("x_coordinate", "y_coordinate")
 _UTM: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# The seed's own event types; custom and identify are ours.
+SEED_TYPES: Final = frozenset({"page_view", "click", "scroll", "form_submit", "hover", "keydown"})
+# The seed's payload names each field as its column: the identity, but for
+# what enrichment or the request supplies.
+FIELD_PATHS: Final = {"metadata": "metadata", "traits": "traits"}
 _HANDLED: Final = frozenset(
     {*_TEXT, *_URLS, *_IDS, *_INTS, *_UTM, "event_id", "event_timestamp", "company_id",
      "event_type", "element_type", "user_agent", "ip_address", "scroll_depth",
@@ -74,7 +80,7 @@ def _columns(payload: dict[str, Any], c: Collector) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in _TEXT:
         if (value := payload.get(name)) is not None:
-            values[name] = c.text(value, name)
+            values[name] = c.text(value, name, MAX_CHARS[name])
     for name in _URLS:
         if (value := payload.get(name)) is not None:
             values[name] = c.url(value, name)
@@ -83,7 +89,7 @@ def _columns(payload: dict[str, Any], c: Collector) -> dict[str, Any]:
             values[name] = c.integer(value, name)
     for name in _UTM:
         if (value := payload.get(name)) is not None:
-            values[name] = c.text(value, name, 256)
+            values[name] = c.text(value, name, MAX_CHARS[name])
     return values
 
 
@@ -101,15 +107,13 @@ def from_seed(payload: Any, r: Receipt) -> Event:
         c.add("user_id", "is required")
     if event_type == "custom" and not payload.get("event_name"):
         c.add("event_name", "is required for custom events")
+    # The seed's table holds page_url NOT NULL: its six interactions happen on a page.
+    if event_type in SEED_TYPES and payload.get("page_url") in (None, ""):
+        c.add("page_url", "is required")
 
     ts, sent_at = _time(payload, r, c)
     metadata = _metadata(payload, c)
     traits = c.mapping(payload.get("traits"), "traits")
-    if r.may_contain_nul:
-        for label, value in (("metadata", metadata), ("traits", traits)):
-            if (where := nul_path(value, label)) is not None:
-                c.add(where, "contains a NUL byte")
-
     columns = _columns(payload, c)
     event = Event(
         event_id=event_id(payload.get("event_id"), r.company_id, c, "event_id"),
@@ -118,17 +122,20 @@ def from_seed(payload: Any, r: Receipt) -> Event:
         event_timestamp=ts,
         received_at=r.received_at,
         sent_at=sent_at,
-        element_type=c.text(payload.get("element_type"), "element_type", 64),
-        scroll_depth=c.integer(payload.get("scroll_depth"), "scroll_depth", 0, 100),
+        element_type=c.text(payload.get("element_type"), "element_type", MAX_CHARS["element_type"]),
+        scroll_depth=c.integer(payload.get("scroll_depth"), "scroll_depth", *RANGE["scroll_depth"]),
         session_duration_seconds=c.integer(
             payload.get("session_duration_seconds"), "session_duration_seconds", 0),
-        user_agent=c.text(payload.get("user_agent"), "user_agent") or r.request_user_agent,
+        user_agent=c.text(payload.get("user_agent"), "user_agent", MAX_CHARS["user_agent"])
+        or r.request_user_agent,
         ip_address=c.ip(payload.get("ip_address"), "ip_address") or r.request_ip,
         traits=traits or None,
         metadata=metadata or None,
         **ids,
         **columns,
     )
+    if not c.errors:
+        storable.check(event, r, FIELD_PATHS, c)
     if c.errors:
         raise InvalidEvent(c.errors)
     return event

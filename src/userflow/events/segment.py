@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from userflow.events import timestamps
+from userflow.events import storable, timestamps
 from userflow.events.errors import FieldError, InvalidEvent
-from userflow.events.fields import Collector, event_id, nul_path
+from userflow.events.columns import MAX_CHARS, RANGE
+from userflow.events.fields import Collector, event_id
 from userflow.events.model import Event
 from userflow.events.receipt import Receipt
 
@@ -47,6 +48,14 @@ _COLUMN_OF: Final = {name: col for col, names in _PROPERTY_COLUMNS.items() for n
 _BEATEN_BY: Final = {
     name: names[:i] for names in _PROPERTY_COLUMNS.values() for i, name in enumerate(names)
 }
+# Where each Event field came from in a message, to name it when the storable
+# check (userflow.events.storable) refuses it.
+FIELD_PATHS: Final = {
+    **{col: f"properties.{names[0]}" for col, names in _PROPERTY_COLUMNS.items()},
+    "user_id": "userId", "anonymous_id": "anonymousId", "session_id": "context.sessionId",
+    "event_name": "event", "event_timestamp": "timestamp", "ip_address": "context.ip",
+    "user_agent": "context.userAgent", "metadata": "properties", "traits": "traits",
+}
 _CAMPAIGN: Final = {
     "utm_source": "source",
     "utm_medium": "medium",
@@ -78,7 +87,7 @@ def _event_type(kind: str, event: Any, c: Collector) -> tuple[str, str | None]:
     if kind in ("group", "alias"):
         # Kept as custom events so nothing a client sends is lost.
         return "custom", f"${kind}"
-    name = c.text(event, "event", 256, cut=False)
+    name = c.text(event, "event", MAX_CHARS["event_name"], cut=False)
     if name is None:
         c.add("event", "is required for track and must be a non-empty string")
         return "custom", None
@@ -91,7 +100,7 @@ def _utm_from_url(url: str | None) -> dict[str, str | None]:
     if not url or "utm_" not in url:
         return {}
     query = dict(parse_qsl(urlsplit(url).query))
-    return {k: v[:256] for k in _CAMPAIGN if (v := query.get(k)) and "\x00" not in v}
+    return {k: v[:MAX_CHARS[k]] for k in _CAMPAIGN if (v := query.get(k)) and "\x00" not in v}
 
 
 def _time(msg: dict[str, Any], r: Receipt, c: Collector) -> tuple[datetime, datetime | None]:
@@ -122,7 +131,7 @@ def from_segment(msg: Any, r: Receipt, forced_type: str | None = None) -> Event:
         raise InvalidEvent(c.errors)
     event_type, event_name = _event_type(kind, msg.get("event"), c)
     if kind in ("page", "screen"):
-        event_name = c.text(msg.get("name"), "name", 256)
+        event_name = c.text(msg.get("name"), "name", MAX_CHARS["event_name"])
 
     user_id = c.identifier(msg.get("userId"), "userId")
     anonymous_id = c.identifier(msg.get("anonymousId"), "anonymousId")
@@ -150,21 +159,16 @@ def from_segment(msg: Any, r: Receipt, forced_type: str | None = None) -> Event:
     utm = _utm_from_url(page_url)
     for column, key in _CAMPAIGN.items():
         if key in campaign:
-            utm[column] = c.text(campaign[key], f"context.campaign.{key}", 256)
+            utm[column] = c.text(campaign[key], f"context.campaign.{key}", MAX_CHARS[column])
 
     if kind == "group":
         metadata["groupId"] = msg.get("groupId")
     elif kind == "alias":
         metadata["previousId"] = msg.get("previousId")
-    if r.may_contain_nul:
-        for label, value in (("properties", metadata), ("traits", traits)):
-            if (where := nul_path(value, label)) is not None:
-                c.add(where, "contains a NUL byte")
-
     ts, sent_at = _time(msg, r, c)
     eid = event_id(msg.get("messageId"), r.company_id, c, "messageId")
     ip = c.ip(context.get("ip"), "context.ip") or r.request_ip
-    user_agent = c.text(context.get("userAgent"), "context.userAgent", 1024)
+    user_agent = c.text(context.get("userAgent"), "context.userAgent", MAX_CHARS["user_agent"])
 
     event = Event(
         event_id=eid,
@@ -184,20 +188,25 @@ def from_segment(msg: Any, r: Receipt, forced_type: str | None = None) -> Event:
         target_url=c.url(columns.get("target_url"), "properties.target_url"),
         element_selector=c.text(columns.get("element_selector"), "properties.element_selector"),
         element_text=c.text(columns.get("element_text"), "properties.element_text"),
-        element_type=c.text(columns.get("element_type"), "properties.element_type", 64),
+        element_type=c.text(columns.get("element_type"), "properties.element_type",
+                            MAX_CHARS["element_type"]),
         x_coordinate=c.integer(columns.get("x_coordinate"), "properties.x"),
         y_coordinate=c.integer(columns.get("y_coordinate"), "properties.y"),
-        scroll_depth=c.integer(columns.get("scroll_depth"), "properties.scroll_depth", 0, 100),
+        scroll_depth=c.integer(columns.get("scroll_depth"), "properties.scroll_depth",
+                               *RANGE["scroll_depth"]),
         session_duration_seconds=c.integer(
             columns.get("session_duration_seconds"), "properties.session_duration_seconds", 0),
-        experiment_id=c.text(columns.get("experiment_id"), "properties.experiment_id", 256),
-        variant=c.text(columns.get("variant"), "properties.variant", 256),
+        experiment_id=c.text(columns.get("experiment_id"), "properties.experiment_id",
+                             MAX_CHARS["experiment_id"]),
+        variant=c.text(columns.get("variant"), "properties.variant", MAX_CHARS["variant"]),
         user_agent=user_agent,
         ip_address=ip,
         traits=traits or None,
         metadata=metadata or None,
         **utm,
     )
+    if not c.errors:
+        storable.check(event, r, FIELD_PATHS, c)
     if c.errors:
         raise InvalidEvent(c.errors)
     return event
