@@ -12,48 +12,79 @@ import psycopg
 import typer
 
 from userflow.config import settings
+from userflow.identity import TIERS
 
 app = typer.Typer(help="UserFlow: self-hosted user-behaviour analytics.", no_args_is_help=True)
 tenant = typer.Typer(help="Manage tenants (companies) and their keys.", no_args_is_help=True)
 app.add_typer(tenant, name="tenant")
+db = typer.Typer(help="The database's roles and schema.", no_args_is_help=True)
+app.add_typer(db, name="db")
 
 
-class TierOption(str, Enum):
-    free = "free"
-    basic = "basic"
-    pro = "pro"
-    enterprise = "enterprise"
+# The choices typer offers, from the one list of tiers.
+TierOption = Enum("TierOption", {tier: tier for tier in TIERS}, type=str)  # type: ignore[misc]
 
 
 @app.command()
 def migrate() -> None:
     """Apply the sql/ migrations in order (idempotent)."""
-    from userflow.store.migrate import apply
+    from userflow.store.migrate import MigrationChanged, apply
 
-    applied = apply(settings().database_url)
+    try:
+        applied = apply(settings().database_url_for("migrate"))
+    except (psycopg.Error, MigrationChanged) as exc:
+        typer.echo(f"error: {str(exc).strip()}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@db.command("bootstrap")
+def db_bootstrap(
+    admin_url: Annotated[str | None, typer.Option(
+        help="A superuser's URL to the UserFlow database (default: UF_ADMIN_DATABASE_URL)")] = None,
+) -> None:
+    """Create or update the processes' PostgreSQL roles (sql/bootstrap.sql); run before migrate.
+
+    Each role's password comes from UF_ROLE_PASSWORD_<MIGRATOR|CONSUMER|INGEST|OPERATOR|READER>
+    when set.
+    """
+    from userflow.store import bootstrap
+    from userflow.store.migrate import SQL_DIR
+
+    url = admin_url or settings().admin_database_url
+    if not url:
+        typer.echo("error: give --admin-url or set UF_ADMIN_DATABASE_URL (a superuser)", err=True)
+        raise typer.Exit(2)
+    try:
+        with_password = bootstrap.apply(url, SQL_DIR, bootstrap.passwords(settings()))
+    except psycopg.Error as exc:
+        typer.echo(f"error: {str(exc).strip()}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"roles in place: {', '.join(bootstrap.ROLES.values())}"
+               f"; passwords set: {', '.join(with_password) or 'none'}")
 
 
 @tenant.command("create")
 def tenant_create(
     name: Annotated[str, typer.Option(help="Company name")],
-    tier: Annotated[TierOption, typer.Option(help="Subscription tier")] = TierOption.free,
+    tier: Annotated[TierOption, typer.Option(help="Subscription tier")] = TierOption("free"),
     slug: Annotated[str | None, typer.Option(help="Short name for topics; from the name")] = None,
     retention_days: Annotated[int, typer.Option(min=1, max=3650)] = 90,
     legacy_keyless: Annotated[bool, typer.Option(
         help="Let the seed's /send_event clients send by company_id without a key")] = False,
 ) -> None:
     """Create a company with a write key and a read key; prints JSON (keys are shown once)."""
+    from userflow.identity import InvalidIdentity
     from userflow.store import tenants
 
-    with psycopg.connect(settings().database_url) as conn:
+    with psycopg.connect(settings().database_url_for("operator")) as conn:
         try:
             made = tenants.create(conn, name, tier.value, slug=slug,
                                   retention_days=retention_days,
                                   legacy_keyless_ingest=legacy_keyless)
-        except (tenants.TenantExists, ValueError) as exc:
+        except (tenants.TenantExists, InvalidIdentity) as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+            raise typer.Exit(1) from None
     typer.echo(json.dumps(made.as_json()))
 
 
@@ -62,7 +93,7 @@ def tenant_revoke_key(key: Annotated[str, typer.Argument(help="The key to revoke
     """Revoke a write or read key; the ingest stops accepting it at once."""
     from userflow.store import tenants
 
-    with psycopg.connect(settings().database_url) as conn:
+    with psycopg.connect(settings().database_url_for("operator")) as conn:
         if not tenants.revoke_key(conn, key):
             typer.echo("error: no such live key", err=True)
             raise typer.Exit(1)

@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Literal
+
+# The processes that talk to PostgreSQL, each as its own role (sql/bootstrap.sql).
+Role = Literal["migrate", "ingest", "consumer", "operator", "reader"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +38,44 @@ class Settings:
     max_future_seconds: int = 86_400
     # A MaxMind-format City database; when unset only the country is looked up.
     geoip_city_db: str = ""
-    # Trust X-Forwarded-For from the proxy in front of the ingest (ingress).
-    trust_forwarded_for: bool = True
     log_level: str = "INFO"
     service_name: str = "userflow"
+    # --- Hardening (what a hostile or careless client may cost) ---------------
+    # Proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs
+    # (the ingress controller's). Empty: nobody's; the socket's address is the client's.
+    trusted_proxies: str = ""
+    # How long a request's body may take to arrive (408 after).
+    body_read_timeout_seconds: float = 10.0
+    # Messages in one /v1/batch (Amplitude takes 2,000 a request; Segment's
+    # libraries send 100 to 500).
+    max_batch_messages: int = 2000
+    # A batch's answer lists this many rejected events with their errors (and counts the rest).
+    max_error_details: int = 100
+    # When > 0, the ingest serves /metrics on this port (all interfaces) and
+    # not on its main port, so a NetworkPolicy can keep it internal.
+    ingest_metrics_port: int = 0
+    # /docs, /redoc and /openapi.json on the ingest.
+    ingest_docs: bool = True
+    # --- PostgreSQL roles (least privilege): each process its own login ------
+    # Each falls back to database_url when empty.
+    migrate_database_url: str = ""
+    ingest_database_url: str = ""
+    consumer_database_url: str = ""
+    operator_database_url: str = ""
+    reader_database_url: str = ""
+    # A superuser's URL, for `userflow db bootstrap` only (it makes the roles).
+    admin_database_url: str = ""
+    # The roles' passwords `userflow db bootstrap` sets (empty: left as they are).
+    role_password_migrator: str = ""
+    role_password_consumer: str = ""
+    role_password_ingest: str = ""
+    role_password_operator: str = ""
+    role_password_reader: str = ""
+
+    def database_url_for(self, role: Role) -> str:
+        """The URL of the role a process of this kind logs in as (database_url if it has none)."""
+        own: str = getattr(self, f"{role}_database_url")
+        return own or self.database_url
 
     @property
     def shared_topic(self) -> str:

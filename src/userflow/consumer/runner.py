@@ -102,7 +102,7 @@ class Runner:
         self._stop = stop
         self._consumer = Consumer(consumer_config(settings, process_index))
         self._geo = Geo(settings.geoip_city_db)
-        self._writer = Writer(settings.database_url)
+        self._writer = Writer(settings.database_url_for("consumer"))
         self._dead_letters = DeadLetters(settings.kafka_bootstrap, settings.dlq_topic)
         self._strategy = self._create_strategy()
         # Messages polled while the chain pushed back, offered again next loop.

@@ -1,9 +1,9 @@
 """Storing a Batch in PostgreSQL: user agents, texts, partitions, then COPY and one INSERT.
 
 The rows are copied (binary) into a temporary staging table and moved into
-`user_events` by one statement that skips an id already stored within a day
-of the event's time (a retry that landed in a neighbouring day's partition)
-and lets each partition's unique (company_id, event_id) index drop the rest. User agents,
+`user_events` by one statement that first records their ids in the tenant's
+ledger (`event_ledger`, sql/008) and keeps only the rows whose id was new
+there, however far in time from the first copy a retry is. User agents,
 dictionary texts (URLs, titles, element texts) and partitions are settled
 in their own short transactions first: a partition
 takes a strong lock on `user_events`, which inside the batch transaction
@@ -23,48 +23,41 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from userflow.consumer.batch import Batch, Poison
-from userflow.consumer.rows import COLUMNS, TEXT_IDS, USER_AGENT_ID
+from userflow.consumer.rows import COLUMNS, COPY_TYPES, TEXT_IDS, USER_AGENT_ID
+from userflow.events import columns
 from userflow.events.enrich import describe_user_agent
 
 log = logging.getLogger(__name__)
 
-# One per COLUMNS entry. The enum goes as text: in binary COPY an enum's
-# wire form is its label, and no type name travels with the data.
-COPY_TYPES: Final = (
-    ("timestamptz",) * 3
-    + ("uuid",) * 2
-    + ("text",)
-    + ("int4",) * 11
-    + ("int2", "bool", "inet")
-    + ("text",) * 18
-    + ("jsonb",) * 2
-)
 _COLUMN_LIST: Final = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
-_CREATE_STAGING: Final = """
-    CREATE TEMP TABLE IF NOT EXISTS staging (LIKE user_events INCLUDING DEFAULTS)
-    ON COMMIT DELETE ROWS
-"""
+# From the row format, not LIKE user_events: that would need SELECT on every
+# event, which the consumer's role does not have.
+_CREATE_STAGING: Final = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS staging ({}) ON COMMIT DELETE ROWS"
+).format(sql.SQL(", ").join(
+    sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns.COLUMNS))
 _COPY: Final = sql.SQL("COPY staging ({}) FROM STDIN (FORMAT BINARY)").format(_COLUMN_LIST)
-# The range on u.event_timestamp is what lets each staged row probe only the
-# partitions of its own day and its neighbours (run-time pruning); the
-# nested loop over their unique indexes is forced because the planner, with
-# no statistics on the temporary table, would otherwise hash the partitions.
+# The batch's ids go into the ledger first, sorted, so two consumers
+# inserting overlapping ids lock them in the same order; only the rows whose
+# id was new there go into user_events, in the same transaction. Staging holds
+# each id once (the decode step dropped in-batch duplicates).
 _INSERT: Final = sql.SQL(
     """
+    WITH fresh AS (
+        INSERT INTO event_ledger (company_id, event_id, event_timestamp)
+        SELECT company_id, event_id, event_timestamp FROM staging
+        ORDER BY company_id, event_id
+        ON CONFLICT DO NOTHING
+        RETURNING company_id, event_id
+    )
     INSERT INTO user_events ({columns})
     SELECT {staged} FROM staging s
-    WHERE NOT EXISTS (
-        SELECT FROM user_events u
-        WHERE u.company_id = s.company_id AND u.event_id = s.event_id
-          AND u.event_timestamp > s.event_timestamp - interval '1 day'
-          AND u.event_timestamp < s.event_timestamp + interval '1 day')
-    ON CONFLICT DO NOTHING
+    JOIN fresh f ON f.company_id = s.company_id AND f.event_id = s.event_id
     """
 ).format(
     columns=_COLUMN_LIST,
     staged=sql.SQL(", ").join(sql.Identifier("s", c) for c in COLUMNS),
 )
-_PLAN_SETTINGS: Final = "SET enable_hashjoin = off; SET enable_mergejoin = off"
 # The agents come sorted, for the same reason as the event keys above.
 _UPSERT_AGENTS: Final = """
     INSERT INTO user_agent
@@ -106,7 +99,7 @@ def is_row_error(exc: BaseException) -> bool:
 
 
 class _PackedInetDumper(Dumper):
-    """inet from `validate.inet_binary`'s bytes, which are already its binary wire form."""
+    """inet from `rows.inet_binary`'s bytes, which are already its binary wire form."""
 
     format = Format.BINARY
     oid = postgres.types["inet"].oid
@@ -181,7 +174,6 @@ class Writer:
         conn.adapters.register_dumper(None, _PackedInetDumper)
         conn.adapters.register_dumper(None, _JsonTextJsonbDumper)
         conn.execute(_CREATE_STAGING)
-        conn.execute(_PLAN_SETTINGS)
         conn.commit()
         self._conn = conn
         return conn

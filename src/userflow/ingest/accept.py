@@ -12,6 +12,7 @@ from userflow.events.errors import FieldError, InvalidEvent
 from userflow.events.model import Event, encode
 from userflow.events.receipt import Receipt
 from userflow.ingest.producer import EventProducer, Outgoing
+from userflow.ingest.responses import JSONAnswer
 from userflow.ingest.tenants import Tenant
 
 Normaliser = Callable[[Any, Receipt], Event]
@@ -38,8 +39,35 @@ class Verdict:
         if self.event_id is not None:
             out["event_id"] = self.event_id
         if self.errors:
-            out["errors"] = [e.as_json() for e in self.errors]
+            out["errors"] = [e.as_json() for e in self.errors[:MAX_ERRORS_PER_EVENT]]
         return out
+
+
+# An event may be wrong in many ways; the first few tell the client what to fix.
+MAX_ERRORS_PER_EVENT = 10
+
+
+def batch_answer(verdicts: Sequence[Verdict], max_rejected: int) -> JSONAnswer:
+    """A batch's answer: every accepted event's verdict and the first `max_rejected` rejected ones.
+
+    Bounded, so a body of tiny invalid entries cannot buy an answer many times
+    its size: the rejected verdicts past the first `max_rejected` are counted
+    in `results_omitted`, not listed (an index listed nowhere was rejected).
+    """
+    results: list[dict[str, Any]] = []
+    listed_rejected = 0
+    for verdict in verdicts:
+        if verdict.accepted:
+            results.append(verdict.as_json())
+        elif listed_rejected < max_rejected:
+            listed_rejected += 1
+            results.append(verdict.as_json())
+    accepted = len(verdicts) - sum(not v.accepted for v in verdicts)
+    rejected = len(verdicts) - accepted
+    answer: dict[str, Any] = {"accepted": accepted, "rejected": rejected, "results": results}
+    if rejected > listed_rejected:
+        answer["results_omitted"] = rejected - listed_rejected
+    return JSONAnswer(answer, status_code=200 if accepted else 400)
 
 
 def topic_for(tenant: Tenant, settings: Settings) -> str:
@@ -65,6 +93,8 @@ async def accept(
 ) -> list[Verdict]:
     """Normalise each payload; send the good ones; return once Kafka acknowledged them all.
 
+    The normalisers end with the check the consumer runs before it writes
+    (userflow.events.storable), so what is acknowledged here is stored there.
     `headers` go on every message (the request's trace context).
     """
     topic = topic_for(tenant, settings)

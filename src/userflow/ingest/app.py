@@ -21,11 +21,12 @@ from userflow.events.receipt import Receipt
 from userflow.events.seed import from_seed
 from userflow.events.segment import from_segment
 from userflow.ingest import errors, metrics, openapi
-from userflow.ingest.accept import Normaliser, Verdict, accept
+from userflow.ingest.accept import Normaliser, Verdict, accept, batch_answer
 from userflow.ingest.auth import key_from, tenant_for_key, tenant_for_legacy
 from userflow.ingest.body import read_json
 from userflow.ingest.cors import BrowserCORS, check_origin
-from userflow.ingest.errors import BadRequest
+from userflow.ingest.errors import BadRequest, PayloadTooLarge
+from userflow.ingest.forwarded import TrustedProxies
 from userflow.ingest.producer import EventProducer
 from userflow.ingest.ratelimit import RateLimits
 from userflow.ingest.responses import JSONAnswer
@@ -35,14 +36,9 @@ _SINGLE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 EVENT_PATHS = ("/v1/batch", *(f"/v1/{kind}" for kind in _SINGLE_TYPES), "/send_event")
 
 
-def _client_ip(request: Request, s: Settings) -> str | None:
-    if s.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-        return forwarded.split(",", 1)[0].strip() or None
-    return request.client.host if request.client else None
-
-
 def create_app(s: Settings | None = None) -> FastAPI:
     s = s or default_settings()
+    proxies = TrustedProxies.parse(s.trusted_proxies)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +47,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         tracing.configure("ingest")
         app.state.producer = EventProducer(
             s.kafka_bootstrap, s.produce_timeout_seconds, s.producer_queue_max_messages)
-        app.state.tenants = TenantCache(s.database_url, s.tenant_cache_seconds)
+        app.state.tenants = TenantCache(s.database_url_for("ingest"), s.tenant_cache_seconds)
         app.state.tenants.start()
         # A batch of 100 parses into thousands of young containers; with the
         # default thresholds the collector rescans them several times per
@@ -66,9 +62,10 @@ def create_app(s: Settings | None = None) -> FastAPI:
     # FastAPI traces each request itself once tracing.configure has set a
     # provider; spans for its dependencies and serialisation would only add
     # cost, and the metrics are Prometheus' (userflow.ingest.metrics).
+    docs = {} if s.ingest_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(title="UserFlow ingest", version="1", lifespan=lifespan,
                   default_response_class=JSONAnswer,
-                  telemetry={"operation_spans": False, "metrics": False})
+                  telemetry={"operation_spans": False, "metrics": False}, **docs)
     errors.install(app)
     app.add_middleware(BrowserCORS, paths=EVENT_PATHS)
     limits = RateLimits()
@@ -79,7 +76,8 @@ def create_app(s: Settings | None = None) -> FastAPI:
             received_at=datetime.now(UTC),
             retention_days=tenant.retention_days,
             max_future_seconds=s.max_future_seconds,
-            request_ip=_client_ip(request, s),
+            request_ip=proxies.client_ip(request.client.host if request.client else None,
+                                         request.headers.getlist("x-forwarded-for")),
             request_user_agent=request.headers.get("user-agent"),
             sent_at=sent_at,
             may_contain_nul=b"\\u0000" in raw,
@@ -101,30 +99,29 @@ def create_app(s: Settings | None = None) -> FastAPI:
     @app.post("/v1/batch", openapi_extra=openapi.body(openapi.BATCH), tags=["segment"])
     async def batch(request: Request) -> JSONAnswer:
         """Segment batch: up to 500 KB of messages, a verdict for each."""
-        body, raw = await read_json(request, s.max_request_bytes)
+        body, raw = await read_json(request, s.max_request_bytes, s.body_read_timeout_seconds)
         tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
         messages = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages:
             raise BadRequest("batch must be a non-empty array of messages",
                              [FieldError("batch", "must be a non-empty array")])
+        if len(messages) > s.max_batch_messages:
+            raise PayloadTooLarge(
+                f"a batch holds at most {s.max_batch_messages} messages; send the rest in another",
+                [FieldError("batch", f"has more than {s.max_batch_messages} messages")])
         sent_at = _batch_sent_at(body)
         shared = body.get("context")
         if isinstance(shared, dict):
             messages = [_with_context(m, shared) for m in messages]
         verdicts = await run(request, "/v1/batch", messages, from_segment, tenant, raw, sent_at)
-        accepted = sum(v.accepted for v in verdicts)
-        return JSONAnswer(
-            {"accepted": accepted, "rejected": len(verdicts) - accepted,
-             "results": [v.as_json() for v in verdicts]},
-            status_code=200 if accepted else 400,
-        )
+        return batch_answer(verdicts, s.max_error_details)
 
     def single(kind: str) -> Any:
         path = f"/v1/{kind}"
         normalise: Normaliser = partial(from_segment, forced_type=kind)
 
         async def handler(request: Request) -> JSONAnswer:
-            body, raw = await read_json(request, s.max_event_bytes)
+            body, raw = await read_json(request, s.max_event_bytes, s.body_read_timeout_seconds)
             tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
             return _single_answer(await run(request, path, [body], normalise, tenant, raw))
         handler.__name__ = kind
@@ -138,7 +135,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
     @app.post("/send_event", openapi_extra=openapi.body(openapi.SEED_EVENT), tags=["seed"])
     async def send_event(request: Request) -> JSONAnswer:
         """The seed's payload, unchanged, for clients written against it."""
-        body, raw = await read_json(request, s.max_event_bytes)
+        body, raw = await read_json(request, s.max_event_bytes, s.body_read_timeout_seconds)
         tenant = await tenant_for_legacy(request.app.state.tenants, request, body)
         return _single_answer(await run(request, "/send_event", [body], from_seed, tenant, raw))
 
@@ -154,10 +151,12 @@ def create_app(s: Settings | None = None) -> FastAPI:
         return JSONAnswer({"kafka": kafka, "tenants_loaded": tenants},
                               status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    async def prometheus() -> Response:
-        body, content_type = metrics.exposition()
-        return Response(body, media_type=content_type)
+    if not s.ingest_metrics_port:
+        # Otherwise served on its own port by the gunicorn master (userflow.ingest.server).
+        @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+        async def prometheus() -> Response:
+            body, content_type = metrics.exposition()
+            return Response(body, media_type=content_type)
 
     return app
 

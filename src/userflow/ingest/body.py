@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import zlib
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from fastapi import Request
 
 from userflow.events.errors import FieldError
-from userflow.ingest.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from userflow.ingest.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 # text/plain too: browsers' sendBeacon and no-preflight fetches send JSON that way.
 _JSON_TYPES = ("application/json", "text/plain")
+# orjson reads an integer past 64 bits as a float, silently; a body with a run
+# of this many digits anywhere is read again exactly (a rare, slower path).
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19,}")
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
 def _check_type(request: Request) -> None:
@@ -25,36 +32,66 @@ def _check_type(request: Request) -> None:
         )
 
 
-async def _read_raw(request: Request, limit: int) -> bytes:
+async def _read_raw(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over {limit} bytes")
-        chunks.append(chunk)
+    # A body that never (fully) arrives would hold the connection and its
+    # worker's attention forever.
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"request body is over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s") from None
     return b"".join(chunks)
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
-    # Bounded output: a small gzip bomb must not become gigabytes in memory.
-    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    """The inflated body: every gzip member of it (RFC 1952 allows several), nothing after them."""
+    out = bytearray()
+    rest = raw
+    while True:
+        # Bounded output: a small gzip bomb must not become gigabytes in memory.
+        inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error:
+            raise BadRequest("body is not valid gzip", [FieldError("body", "not valid gzip")]) from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise PayloadTooLarge(f"decompressed request body is over {limit} bytes")
+        if not inflater.eof:
+            raise BadRequest("the gzip body ends before its stream does",
+                             [FieldError("body", "truncated gzip stream")])
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
+        if not rest.startswith(_GZIP_MAGIC):
+            raise BadRequest("the gzip body has data after its stream",
+                             [FieldError("body", "trailing data after the gzip stream")])
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _exact(raw: bytes) -> Any:
+    """The body parsed with integers of any size kept exact (orjson already found it valid)."""
     try:
-        data = inflater.decompress(raw, limit + 1)
-    except zlib.error:
-        raise BadRequest("body is not valid gzip", [FieldError("body", "not valid gzip")]) from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"decompressed request body is over {limit} bytes")
-    return data
+        return json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        raise BadRequest("body nests too deeply", [FieldError("body", "nests too deeply")]) from None
 
 
-async def read_json(request: Request, limit: int) -> tuple[Any, bytes]:
+async def read_json(request: Request, limit: int, timeout: float) -> tuple[Any, bytes]:
     """The parsed JSON body and its raw bytes; raises the ingest's 4xx errors."""
     _check_type(request)
-    raw = await _read_raw(request, limit)
+    raw = await _read_raw(request, limit, timeout)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
         raw = _gunzip(raw, limit)
@@ -66,7 +103,8 @@ async def read_json(request: Request, limit: int) -> tuple[Any, bytes]:
     if not raw:
         raise BadRequest("request body is empty", [FieldError("body", "is empty")])
     try:
-        return orjson.loads(raw), raw
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         reason = "is not valid UTF-8" if "utf-8" in str(exc).lower() else f"is not valid JSON: {exc}"
         raise BadRequest(f"body {reason}", [FieldError("body", reason)]) from None
+    return (_exact(raw) if _LONG_DIGITS.search(raw) else body), raw

@@ -6,12 +6,18 @@ Bodies carry Segment's `code` and `message` (its clients read those) plus
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from userflow.events.errors import FieldError, InvalidEvent
 from userflow.ingest.metrics import REFUSED
 from userflow.ingest.producer import KafkaUnavailable, ProducerBusy
 from userflow.ingest.responses import JSONAnswer
+
+log = logging.getLogger(__name__)
 
 
 class IngestError(Exception):
@@ -38,6 +44,14 @@ class Unauthorized(IngestError):
 class OriginNotAllowed(IngestError):
     status = 403
     code = "origin_not_allowed"
+
+
+class RequestTimeout(IngestError):
+    """The body did not arrive in time; the connection is closed, as a half-sent body cannot be skipped."""
+
+    status = 408
+    code = "request_timeout"
+    headers = {"Connection": "close"}
 
 
 class PayloadTooLarge(IngestError):
@@ -72,6 +86,14 @@ def _answer(status: int, code: str, message: str, errors: list[FieldError],
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, _: ClientDisconnect) -> Response:
+        # The client left before its body arrived: nobody reads this answer.
+        REFUSED.labels("499", "client_disconnected").inc()
+        log.info("client disconnected before its request body arrived",
+                 extra={"path": request.url.path})
+        return Response(status_code=499)
+
     @app.exception_handler(IngestError)
     async def ingest_error(_: Request, exc: IngestError) -> JSONAnswer:
         return _answer(exc.status, exc.code, exc.message, exc.errors, exc.headers)

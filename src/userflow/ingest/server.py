@@ -7,8 +7,34 @@ import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+from uvicorn_worker import UvicornWorker
 
 from userflow.config import Settings
+
+
+class IngestWorker(UvicornWorker):  # type: ignore[misc]
+    """uvicorn without its forwarded-header handling.
+
+    uvicorn rewrites the client's address from X-Forwarded-For when the peer
+    is in `forwarded_allow_ips` (127.0.0.1 by default), before the app sees
+    the request; the ingest decides that itself, from UF_TRUSTED_PROXIES
+    (userflow.ingest.forwarded).
+    """
+
+    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "proxy_headers": False}
+
+
+def _serve_metrics(port: int) -> Any:
+    """A gunicorn `when_ready` hook: the master serves every worker's metrics on `port`."""
+
+    def when_ready(_: Arbiter) -> None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        start_http_server(port, registry=registry)
+
+    return when_ready
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -31,10 +57,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     metrics_dir = os.environ.setdefault(
         "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="userflow-ingest-metrics-"))
     os.makedirs(metrics_dir, exist_ok=True)
-    _Gunicorn({
+    options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "uvicorn_worker.UvicornWorker",
+        "worker_class": "userflow.ingest.server.IngestWorker",
         "loglevel": settings.log_level.lower(),
         # Keep-alive matters: SDKs reuse connections for their batches.
         "keepalive": 75,
@@ -44,4 +70,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "graceful_timeout": 20,
         "timeout": 60,
         "accesslog": None,
-    }).run()
+    }
+    if settings.ingest_metrics_port:
+        options["when_ready"] = _serve_metrics(settings.ingest_metrics_port)
+    _Gunicorn(options).run()

@@ -33,7 +33,7 @@ class OperatorConfig:
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> OperatorConfig:
         base = from_environ(dict(environ))
         return cls(
-            database_url=base.database_url,
+            database_url=base.database_url_for("operator"),
             topic_prefix=base.topic_prefix,
             shared_topic=base.shared_topic,
             strimzi_namespace=environ.get("UF_STRIMZI_NAMESPACE", ""),
