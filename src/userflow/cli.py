@@ -28,9 +28,9 @@ class TierOption(str, Enum):
 @app.command()
 def migrate() -> None:
     """Apply the sql/ migrations in order (idempotent)."""
-    from userflow.store.migrate import apply
+    from userflow.store.migrate import apply, migrations_dir
 
-    applied = apply(settings().database_url)
+    applied = apply(settings().database_url, migrations_dir(settings()))
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
 
 

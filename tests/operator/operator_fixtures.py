@@ -54,7 +54,7 @@ def prefix() -> str:
 @pytest.fixture(scope="session")
 def database_url(service_env: dict[str, str]) -> Iterator[str]:
     with scratch_database(service_env["UF_DATABASE_URL"], f"uf_op_{uuid.uuid4().hex[:8]}") as url:
-        migrate.apply(url)
+        migrate.apply(url, migrate.REPOSITORY_SQL)
         yield url
 
 

@@ -4,11 +4,13 @@ their variable."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import get_type_hints
 
 import pytest
 
 from userflow.config import Settings, from_environ
+from userflow.store import migrate
 
 # The variables the operator, the consumer's metrics and the migrations runner used to
 # read on their own: (variable, field, default, a value, what the value gives). The
@@ -32,6 +34,13 @@ def test_a_moved_variable_reaches_its_field(variable: str, field: str, default: 
                                            value: str, parsed: object) -> None:
     assert getattr(from_environ({}), field) == default
     assert getattr(from_environ({variable: value}), field) == parsed
+
+
+def test_the_migrations_are_in_sql_dir_else_in_the_checkout() -> None:
+    checkout = Path(__file__).resolve().parents[2] / "sql"
+    assert migrate.migrations_dir(Settings()) == checkout
+    assert migrate.discover(checkout)[0].path.name == "001_tenants.sql"
+    assert migrate.migrations_dir(Settings(sql_dir="/app/sql")) == Path("/app/sql")
 
 
 def test_every_field_is_read_from_its_variable() -> None:
