@@ -128,8 +128,8 @@ def operator(
         raise typer.Exit(2)
     from userflow.operator.run import run
 
-    run(namespaces=namespace or (), clusterwide=all_namespaces, health_port=health_port or None,
-        log_level=settings().log_level)
+    run(settings(), namespaces=namespace or (), clusterwide=all_namespaces,
+        health_port=health_port or None)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import kopf
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from userflow.config import Settings
 from userflow.operator import keys, topic
-from userflow.operator.config import OperatorConfig
 from userflow.operator.errors import InvalidSpec, Unavailable
 from userflow.operator.kube import Kube
 from userflow.operator.spec import Company, Desired, desired, secret_name, slug_of
@@ -33,22 +33,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def open_pool(config: OperatorConfig) -> ConnectionPool:
+def open_pool(config: Settings) -> ConnectionPool:
     """The operator's database connections, shared by every handler and timer tick.
 
-    One connection is kept open and the pool grows to config.db_pool_max when handlers
-    run at once. Each connection is checked (an empty query) before it is handed out, so
-    after a PostgreSQL restart a dead one is replaced instead of failing a handler. While
-    the server is down the pool keeps reconnecting in the background; a handler waits at
-    most config.db_wait_seconds, then gets PoolTimeout (a psycopg.OperationalError, so
-    Unavailable, so kopf's TemporaryError). A reconnection attempt gives up after 30 s
+    One connection is kept open and the pool grows to config.operator_db_pool_max when
+    handlers run at once. Each connection is checked (an empty query) before it is handed
+    out, so after a PostgreSQL restart a dead one is replaced instead of failing a handler.
+    While the server is down the pool keeps reconnecting in the background; a handler waits
+    at most config.operator_db_wait_seconds, then gets PoolTimeout (a psycopg.OperationalError,
+    so Unavailable, so kopf's TemporaryError). A reconnection attempt gives up after 30 s
     (its backoff would otherwise grow to minutes) and the next request starts a fresh one.
     Opened without waiting: the operator starts, and reports, with the database down.
     """
     pool: ConnectionPool = ConnectionPool(
-        config.database_url, min_size=1, max_size=max(1, config.db_pool_max),
+        config.database_url, min_size=1, max_size=max(1, config.operator_db_pool_max),
         kwargs={"autocommit": True, "connect_timeout": 5},
-        check=ConnectionPool.check_connection, timeout=config.db_wait_seconds,
+        check=ConnectionPool.check_connection, timeout=config.operator_db_wait_seconds,
         reconnect_timeout=30.0, name="userflow-operator", open=False)
     pool.open(wait=False)
     return pool
@@ -56,7 +56,7 @@ def open_pool(config: OperatorConfig) -> ConnectionPool:
 
 @dataclass
 class Deps:
-    config: OperatorConfig
+    config: Settings
     kube: Kube
     # Opened at the operator's start-up and closed at its clean-up (handlers.py).
     pool: ConnectionPool
@@ -176,7 +176,7 @@ def sync_keys(deps: Deps, conn: psycopg.Connection, company: Company, want: Desi
         raise InvalidSpec(f"Secret {namespace}/{name} exists and is not this Company's")
     live = tenants.live_keys(conn, company_id)
     plan = keys.plan(keys.SecretKeys.from_secret(secret), live, want.rotation, now)
-    grace = timedelta(seconds=deps.config.key_grace_seconds)
+    grace = timedelta(seconds=deps.config.operator_key_grace_seconds)
     made = keys.apply(conn, company_id, plan, grace, now)
     if made is not None:
         body = keys.secret_body(name, made, want.rotation, company_id, want.topic)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from userflow.operator.config import OperatorConfig
+from userflow.config import Settings
 from userflow.operator.errors import InvalidSpec
 from userflow.store.tenants import TIERS, CompanyFields, Tier, default_topic_mode
 
@@ -105,7 +105,7 @@ def slug_of(company: Company) -> str:
     return company.name
 
 
-def desired(company: Company, config: OperatorConfig) -> Desired:
+def desired(company: Company, config: Settings) -> Desired:
     spec = company.spec
     slug = slug_of(company)
     tier = spec.get("tier")

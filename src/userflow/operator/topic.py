@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from userflow.operator.config import OperatorConfig
+from userflow.config import Settings
 from userflow.operator.errors import InvalidSpec
 from userflow.operator.spec import Desired
 
@@ -21,12 +21,12 @@ OWNER_ANNOTATION = "userflow.io/owner"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "userflow-operator"}
 
 
-def object_name(config: OperatorConfig, slug: str) -> str:
+def object_name(config: Settings, slug: str) -> str:
     """userflow.events + acme -> userflow-events-acme (a DNS name; spec.topicName has the dots)."""
     return f"{config.topic_prefix.replace('.', '-').replace('_', '-')}-{slug}"
 
 
-def manifest(want: Desired, config: OperatorConfig, owner: str, partitions: int) -> dict[str, Any]:
+def manifest(want: Desired, config: Settings, owner: str, partitions: int) -> dict[str, Any]:
     return {
         "apiVersion": f"{STRIMZI[0]}/{STRIMZI[1]}",
         "kind": "KafkaTopic",
@@ -40,7 +40,7 @@ def manifest(want: Desired, config: OperatorConfig, owner: str, partitions: int)
         "spec": {
             "topicName": want.topic,
             "partitions": partitions,
-            "replicas": config.topic_replicas,
+            "replicas": config.strimzi_topic_replicas,
             "config": {"retention.ms": want.kafka_retention_ms},
         },
     }
@@ -58,7 +58,7 @@ def owned_by(current: Mapping[str, Any], owner: str) -> bool:
     return (current.get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION) == owner
 
 
-def plan(want: Desired, config: OperatorConfig, owner: str,
+def plan(want: Desired, config: Settings, owner: str,
          current: Mapping[str, Any] | None) -> TopicPlan:
     """Create, patch, delete (a dedicated topic left from a tier change) or leave alone."""
     name = object_name(config, want.slug)
