@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Final, get_type_hints
 
+from userflow import topics
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -23,7 +25,7 @@ class Settings:
 
     database_url: str = "postgresql://userflow@127.0.0.1:55432/userflow"
     kafka_bootstrap: str = "127.0.0.1:59092"
-    # Topic naming: userflow.events.<tenant>, userflow.events.shared, userflow.events.dlq
+    # Topic names: <prefix>.<tenant>, <prefix>.shared, <prefix>.dlq (topics.py).
     topic_prefix: str = "userflow.events"
     consumer_group: str = "userflow-consumer"
     # Consumer batching: a batch closes at whichever limit comes first.
@@ -68,14 +70,11 @@ class Settings:
 
     @property
     def shared_topic(self) -> str:
-        return f"{self.topic_prefix}.shared"
+        return topics.shared_topic(self.topic_prefix)
 
     @property
     def dlq_topic(self) -> str:
-        return f"{self.topic_prefix}.dlq"
-
-    def tenant_topic(self, slug: str) -> str:
-        return f"{self.topic_prefix}.{slug}"
+        return topics.dlq_topic(self.topic_prefix)
 
 
 def _truthy(raw: str) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from userflow import topics
 from userflow.config import Settings
 from userflow.events.errors import FieldError, InvalidEvent
 from userflow.events.model import Event, encode
@@ -42,12 +43,6 @@ class Verdict:
         return out
 
 
-def topic_for(tenant: Tenant, settings: Settings) -> str:
-    if tenant.topic_mode == "dedicated":
-        return settings.tenant_topic(tenant.slug)
-    return settings.shared_topic
-
-
 def _partition_key(event: Event) -> bytes | None:
     # One session's events stay on one partition, so they are stored in order.
     actor = event.session_id or event.anonymous_id or event.user_id
@@ -67,7 +62,7 @@ async def accept(
 
     `headers` go on every message (the request's trace context).
     """
-    topic = topic_for(tenant, settings)
+    topic = topics.topic_for(settings.topic_prefix, tenant.slug, tenant.topic_mode)
     limit = settings.max_event_bytes
     verdicts: list[Verdict] = []
     outgoing: list[Outgoing] = []

@@ -20,6 +20,7 @@ import kopf
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from userflow import topics
 from userflow.config import Settings
 from userflow.operator import keys, topic
 from userflow.operator.errors import InvalidSpec, Unavailable
@@ -137,7 +138,7 @@ def sync_topic(deps: Deps, company: Company, want: Desired, done: list[str]) -> 
     if not cfg.strimzi_namespace:
         return Condition.ok("TopicReady", "TopicNotManaged",
                             f"events go to {want.topic}; without UF_STRIMZI_NAMESPACE Kafka makes the topic")
-    name = topic.object_name(cfg, want.slug)
+    name = topics.object_name(cfg.topic_prefix, want.slug)
     current = kube.get_topic(cfg.strimzi_namespace, name)
     step = topic.plan(want, cfg, company.owner, current)
     if step.action == "create":
@@ -207,7 +208,7 @@ def finalize(company: Company, deps: Deps) -> str:
             if company_id is not None:
                 done.append(f"revoked {tenants.revoke_all(conn, company_id)} key(s)")
         if cfg.strimzi_namespace:
-            name = topic.object_name(cfg, slug)
+            name = topics.object_name(cfg.topic_prefix, slug)
             current = kube.get_topic(cfg.strimzi_namespace, name)
             if current is not None and topic.owned_by(current, company.owner):
                 kube.delete_topic(cfg.strimzi_namespace, name)

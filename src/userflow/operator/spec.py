@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from userflow import topics
 from userflow.config import Settings
 from userflow.operator.errors import InvalidSpec
 from userflow.store.tenants import TIERS, CompanyFields, Tier, default_topic_mode
@@ -20,8 +21,6 @@ from userflow.store.tenants import TIERS, CompanyFields, Tier, default_topic_mod
 GROUP, VERSION, PLURAL = "userflow.io", "v1alpha1", "companies"
 ROTATE_ANNOTATION = "userflow.io/rotate-keys"
 SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-# <prefix>.shared and <prefix>.dlq are the platform's own topics.
-RESERVED_SLUGS = frozenset({"shared", "dlq"})
 DeletionPolicy = Literal["Retain", "Purge"]
 
 
@@ -100,7 +99,7 @@ def slug_of(company: Company) -> str:
     if not SLUG.match(company.name):
         raise InvalidSpec(f"metadata.name {company.name!r} must be a DNS label (lower-case letters,"
                           " digits and '-', at most 63): it names the tenant's topic")
-    if company.name in RESERVED_SLUGS:
+    if company.name in topics.RESERVED_NAMES:
         raise InvalidSpec(f"metadata.name {company.name!r} is reserved: its topic is the platform's own")
     return company.name
 
@@ -127,7 +126,7 @@ def desired(company: Company, config: Settings) -> Desired:
     kafka_days = min(defaults.kafka_retention_days, retention)
     return Desired(
         slug=slug, fields=fields,
-        topic=f"{config.topic_prefix}.{slug}" if dedicated else config.shared_topic,
+        topic=topics.topic_for(config.topic_prefix, slug, mode),
         partitions=int(spec.get("partitions") or defaults.partitions) if dedicated else None,
         kafka_retention_ms=kafka_days * 86_400_000 if dedicated else None,
         secret_name=secret_name(company.name),
