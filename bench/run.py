@@ -124,7 +124,7 @@ def main(
     logs = Path(os.environ.get("UF_BENCH_LOGS", "/tmp/userflow-bench"))
     logs.mkdir(parents=True, exist_ok=True)
     with scratch_database(base["UF_DATABASE_URL"], "uf_bench") as url:
-        migrate.apply(url)
+        migrate.apply(url, migrate.REPOSITORY_SQL)
         stack = Stack(stack_env(base, url, f"ufb{uuid.uuid4().hex[:6]}.events"), url, logs)
         try:
             _run(stack, url, logs, seconds, prefill_events, results)

@@ -28,10 +28,10 @@ TierOption = Enum("TierOption", {tier: tier for tier in TIERS}, type=str)  # typ
 @app.command()
 def migrate() -> None:
     """Apply the sql/ migrations in order (idempotent)."""
-    from userflow.store.migrate import MigrationChanged, apply
+    from userflow.store.migrate import MigrationChanged, apply, migrations_dir
 
     try:
-        applied = apply(settings().database_url_for("migrate"))
+        applied = apply(settings().database_url_for("migrate"), migrations_dir(settings()))
     except (psycopg.Error, MigrationChanged) as exc:
         typer.echo(f"error: {str(exc).strip()}", err=True)
         raise typer.Exit(1) from None
@@ -49,14 +49,15 @@ def db_bootstrap(
     when set.
     """
     from userflow.store import bootstrap
-    from userflow.store.migrate import SQL_DIR
+    from userflow.store.migrate import migrations_dir
 
     url = admin_url or settings().admin_database_url
     if not url:
         typer.echo("error: give --admin-url or set UF_ADMIN_DATABASE_URL (a superuser)", err=True)
         raise typer.Exit(2)
     try:
-        with_password = bootstrap.apply(url, SQL_DIR, bootstrap.passwords(settings()))
+        with_password = bootstrap.apply(url, migrations_dir(settings()),
+                                        bootstrap.passwords(settings()))
     except psycopg.Error as exc:
         typer.echo(f"error: {str(exc).strip()}", err=True)
         raise typer.Exit(1) from None
@@ -159,8 +160,8 @@ def operator(
         raise typer.Exit(2)
     from userflow.operator.run import run
 
-    run(namespaces=namespace or (), clusterwide=all_namespaces, health_port=health_port or None,
-        log_level=settings().log_level)
+    run(settings(), namespaces=namespace or (), clusterwide=all_namespaces,
+        health_port=health_port or None)
 
 
 if __name__ == "__main__":

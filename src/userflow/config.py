@@ -1,5 +1,9 @@
 """Settings from the environment (UF_*), one typed object built once.
 
+Every UF_* variable the code reads is a field of `Settings`, named after it:
+field `strimzi_namespace` is UF_STRIMZI_NAMESPACE. No other module reads UF_*
+from the environment; processes get a `Settings` from their caller.
+
 `.local/env` (written by `make services`) exports the local defaults; in
 Kubernetes the chart sets the same variables.
 """
@@ -7,9 +11,12 @@ Kubernetes the chart sets the same variables.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal, get_type_hints
+
+from userflow import topics
 
 # The processes that talk to PostgreSQL, each as its own role (sql/bootstrap.sql).
 Role = Literal["migrate", "ingest", "consumer", "operator", "reader"]
@@ -17,14 +24,18 @@ Role = Literal["migrate", "ingest", "consumer", "operator", "reader"]
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every process's settings; each field is read from its UF_* variable (from_environ)."""
+
     database_url: str = "postgresql://userflow@127.0.0.1:55432/userflow"
     kafka_bootstrap: str = "127.0.0.1:59092"
-    # Topic naming: userflow.events.<tenant>, userflow.events.shared, userflow.events.dlq
+    # Topic names: <prefix>.<tenant>, <prefix>.shared, <prefix>.dlq (topics.py).
     topic_prefix: str = "userflow.events"
     consumer_group: str = "userflow-consumer"
     # Consumer batching: a batch closes at whichever limit comes first.
     batch_max_events: int = 5000
     batch_max_seconds: float = 0.5
+    # Consumer process i serves its Prometheus metrics on this port + i; 0: none.
+    consumer_metrics_port: int = 0
     # Ingest limits (bytes); DESIGN: 500 KB a request, 32 KB an event.
     max_request_bytes: int = 500 * 1024
     max_event_bytes: int = 32 * 1024
@@ -40,6 +51,23 @@ class Settings:
     geoip_city_db: str = ""
     log_level: str = "INFO"
     service_name: str = "userflow"
+    # The migrations; empty: a checkout's sql/ folder (store/migrate.py). The image
+    # sets /app/sql, since an installed package has no sql/ beside it.
+    sql_dir: str = ""
+    # Where the operator puts dedicated tenants' KafkaTopics; empty means no Strimzi
+    # (topics are auto-created by Kafka or made by hand) and it leaves topics alone.
+    strimzi_namespace: str = ""
+    # The Kafka resource those KafkaTopics belong to, and their replicas.
+    strimzi_cluster: str = "userflow"
+    strimzi_topic_replicas: int = 1
+    # How often the operator re-checks each Company for drift (a deleted Secret, row or topic).
+    operator_drift_seconds: float = 20.0
+    # How long a rotated-out key keeps working.
+    operator_key_grace_seconds: float = 3600.0
+    # The operator's connection pool: one connection kept open, at most this many, and
+    # how long a handler waits for one before the database counts as unavailable.
+    operator_db_pool_max: int = 4
+    operator_db_wait_seconds: float = 10.0
     # --- Hardening (what a hostile or careless client may cost) ---------------
     # Proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs
     # (the ingress controller's). Empty: nobody's; the socket's address is the client's.
@@ -79,33 +107,48 @@ class Settings:
 
     @property
     def shared_topic(self) -> str:
-        return f"{self.topic_prefix}.shared"
+        return topics.shared_topic(self.topic_prefix)
 
     @property
     def dlq_topic(self) -> str:
-        return f"{self.topic_prefix}.dlq"
-
-    def tenant_topic(self, slug: str) -> str:
-        return f"{self.topic_prefix}.{slug}"
+        return topics.dlq_topic(self.topic_prefix)
 
 
-def _coerce(raw: str, kind: type) -> object:
-    if kind is bool:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if kind is int:
-        return int(raw)
-    if kind is float:
-        return float(raw)
-    return raw
+def _truthy(raw: str) -> bool:
+    # Anything else is false, so UF_INGEST_DOCS=0 (or =no, or empty) turns it off.
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def from_environ(environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
+_PARSERS: Final[dict[type, Callable[[str], object]]] = {
+    str: str, int: int, float: float, bool: _truthy,
+}
+# The fields' real types: under `from __future__ import annotations` a field's
+# `type` is only its annotation's text.
+_TYPES: Final = get_type_hints(Settings)
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        return _PARSERS[kind](raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def from_environ(environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings that `environ` gives; a field whose variable is unset keeps its default.
+
+    A number left empty (`UF_CONSUMER_METRICS_PORT=`) keeps its default too: that
+    is how the metrics endpoint has always been turned off. A value that is not a
+    number of the field's kind raises ValueError naming the variable.
+    """
     values: dict[str, object] = {}
     for field in fields(Settings):
-        raw = environ.get(f"UF_{field.name.upper()}")
-        if raw is not None:
-            kind = type(field.default)
-            values[field.name] = _coerce(raw, kind)
+        name = f"UF_{field.name.upper()}"
+        raw = environ.get(name)
+        kind = _TYPES[field.name]
+        if raw is None or (raw == "" and kind in (int, float)):
+            continue
+        values[field.name] = _parse(name, raw, kind)
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from userflow import topics
+
 Tier = Literal["free", "basic", "pro", "enterprise"]
 TopicMode = Literal["shared", "dedicated"]
 TIERS: Final[tuple[Tier, ...]] = ("free", "basic", "pro", "enterprise")
@@ -27,7 +29,7 @@ TOPIC_MODES: Final[tuple[TopicMode, ...]] = ("shared", "dedicated")
 SLUG_MAX: Final = 63
 NAME_MAX: Final = 255
 # <prefix>.shared and <prefix>.dlq are the platform's own topics.
-RESERVED_SLUGS: Final = frozenset({"shared", "dlq"})
+RESERVED_SLUGS: Final = topics.RESERVED_NAMES
 _SLUG: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _UUID_HEX: Final = re.compile(r"[0-9a-f]{32}")
 

@@ -17,7 +17,7 @@ from .stack import Stack, scratch_database, stack_env
 @pytest.fixture(scope="session")
 def database_url(service_env: dict[str, str]) -> Iterator[str]:
     with scratch_database(service_env["UF_DATABASE_URL"], f"uf_it_{uuid.uuid4().hex[:8]}") as url:
-        migrate.apply(url)
+        migrate.apply(url, migrate.REPOSITORY_SQL)
         yield url
 
 

@@ -72,7 +72,7 @@ def create_database(server_url: str, name: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    migrate.apply(url)
+    migrate.apply(url, migrate.REPOSITORY_SQL)
     return url
 
 

@@ -27,20 +27,20 @@ def schema_fingerprint(url: str) -> list[tuple]:
 
 def test_empty_database_then_no_change(service_env: dict[str, str]) -> None:
     with scratch_database(service_env["UF_DATABASE_URL"], f"uf_mig_{uuid.uuid4().hex[:8]}") as url:
-        applied = migrate.apply(url)
-        assert applied == [m.version for m in migrate.discover()]
+        applied = migrate.apply(url, migrate.REPOSITORY_SQL)
+        assert applied == [m.version for m in migrate.discover(migrate.REPOSITORY_SQL)]
         before = schema_fingerprint(url)
         names = {row[0] for row in before}
         assert {"company", "api_key", "user_events", "text_value", "user_agent", "events",
                 "mv_user_activity", "mv_daily_event_summary"} <= names
         assert any(n.startswith("user_events_p") for n in names)
-        assert migrate.apply(url) == []
+        assert migrate.apply(url, migrate.REPOSITORY_SQL) == []
         assert schema_fingerprint(url) == before
 
 
 def test_an_edited_migration_is_refused(service_env: dict[str, str], tmp_path: Path) -> None:
     sql = tmp_path / "sql"
-    shutil.copytree(migrate.SQL_DIR, sql)
+    shutil.copytree(migrate.REPOSITORY_SQL, sql)
     with scratch_database(service_env["UF_DATABASE_URL"], f"uf_mig_{uuid.uuid4().hex[:8]}") as url:
         migrate.apply(url, sql)
         first = sorted(sql.glob("*.sql"))[0]
@@ -52,7 +52,7 @@ def test_an_edited_migration_is_refused(service_env: dict[str, str], tmp_path: P
 def test_pg_cron_jobs_in_the_cron_database(service_env: dict[str, str]) -> None:
     """In the database pg_cron serves, the migrations schedule its jobs."""
     url = service_env["UF_DATABASE_URL"]
-    migrate.apply(url)
+    migrate.apply(url, migrate.REPOSITORY_SQL)
     with psycopg.connect(url) as conn:
         jobs = dict(conn.execute("SELECT jobname, schedule FROM cron.job").fetchall())
         for job in ("userflow-refresh-views", "userflow-partitions", "userflow-retention"):

@@ -371,13 +371,10 @@ def test_migration_job_is_a_helm_hook(name: str, renders: dict[str, Render]) -> 
 
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_environment_matches_the_settings(name: str, renders: dict[str, Render]) -> None:
-    """Every UF_* variable the chart sets is one the code reads (config.Settings or a named extra)."""
+    """Every UF_* variable the chart sets is one the code reads: a field of config.Settings."""
     from userflow.config import Settings  # noqa: PLC0415
 
     known = {f"UF_{f.name.upper()}" for f in dataclasses.fields(Settings)}
-    known |= {"UF_CONSUMER_METRICS_PORT", "UF_SQL_DIR",
-              # read by the operator (issue 3): where to put a dedicated tenant's KafkaTopic
-              "UF_STRIMZI_NAMESPACE", "UF_STRIMZI_CLUSTER", "UF_STRIMZI_TOPIC_REPLICAS"}
     for obj in (d for d in renders[name].docs if d["kind"] in WORKLOAD_KINDS):
         for container in containers(obj):
             if not container["image"].startswith("userflow:"):

@@ -18,7 +18,7 @@ from kopf.testing import KopfRunner
 
 from integration.stack import Stack, scratch_database, stack_env
 from kubeharness import Cluster, HarnessError, build_binaries, install, operator_rbac, running_cluster
-from userflow.operator.config import OperatorConfig
+from userflow.config import Settings
 from userflow.operator.handlers import build_registry
 from userflow.store import migrate
 
@@ -54,7 +54,7 @@ def prefix() -> str:
 @pytest.fixture(scope="session")
 def database_url(service_env: dict[str, str]) -> Iterator[str]:
     with scratch_database(service_env["UF_DATABASE_URL"], f"uf_op_{uuid.uuid4().hex[:8]}") as url:
-        migrate.apply(url)
+        migrate.apply(url, migrate.REPOSITORY_SQL)
         yield url
 
 
@@ -74,10 +74,10 @@ def stack(service_env: dict[str, str], database_url: str, prefix: str,
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, database_url: str, prefix: str) -> Iterator[KopfRunner]:
-    config = OperatorConfig(
-        database_url=database_url, topic_prefix=prefix, shared_topic=f"{prefix}.shared",
-        strimzi_namespace=KAFKA, strimzi_cluster=STRIMZI_CLUSTER, topic_replicas=1,
-        drift_seconds=DRIFT_SECONDS, key_grace_seconds=GRACE_SECONDS)
+    config = Settings(
+        database_url=database_url, topic_prefix=prefix, strimzi_namespace=KAFKA,
+        strimzi_cluster=STRIMZI_CLUSTER, strimzi_topic_replicas=1,
+        operator_drift_seconds=DRIFT_SECONDS, operator_key_grace_seconds=GRACE_SECONDS)
     log = cluster.workdir / "logs" / "operator.log"
     with pytest.MonkeyPatch.context() as env:
         # The operator has only the chart's RBAC, as in a cluster.

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from integration.stack import free_port
 from operator_fixtures import database_url, eventually  # noqa: F401  (database_url: a fixture, used by name)
-from userflow.operator.config import OperatorConfig
+from userflow.config import Settings
 from userflow.operator.converge import Deps, converge, finalize, open_pool
 from userflow.operator.errors import Unavailable
 from userflow.operator.handlers import apply_outcome, backoff
@@ -80,9 +80,8 @@ def resource(name: str, status: dict[str, Any] | None = None, **spec: Any) -> Co
         "spec": {"displayName": name.title(), "tier": "pro", **spec}, "status": status or {}})
 
 
-def config(url: str, **settings: Any) -> OperatorConfig:
-    return OperatorConfig(database_url=url, topic_prefix="t.events", shared_topic="t.events.shared",
-                          strimzi_namespace="kafka", **settings)
+def config(url: str, **settings: Any) -> Settings:
+    return Settings(database_url=url, topic_prefix="t.events", strimzi_namespace="kafka", **settings)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +121,7 @@ def test_a_second_pass_changes_nothing(database_url: str, pool: ConnectionPool) 
 
 def test_database_down_is_temporary_and_reported() -> None:
     kube = FakeKube()
-    nowhere = open_pool(config("postgresql://nobody@127.0.0.1:1/none", db_wait_seconds=1))
+    nowhere = open_pool(config("postgresql://nobody@127.0.0.1:1/none", operator_db_wait_seconds=1))
     try:
         outcome = converge(resource("offline"), Deps(config(nowhere.conninfo), kube, nowhere))  # type: ignore[arg-type]
     finally:
@@ -247,7 +246,7 @@ def test_the_pool_rides_out_a_database_restart(database_url: str) -> None:  # no
     info = conninfo_to_dict(database_url)
     outage = Outage(str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432))
     url = make_conninfo(database_url, host="127.0.0.1", port=str(outage.port))
-    restartable = open_pool(config(url, db_wait_seconds=2))
+    restartable = open_pool(config(url, operator_db_wait_seconds=2))
     try:
         restartable.wait(10)
         kube = FakeKube()

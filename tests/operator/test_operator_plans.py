@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 
+from userflow.config import Settings
 from userflow.operator import keys, status, topic
-from userflow.operator.config import OperatorConfig
 from userflow.operator.errors import InvalidSpec
 from userflow.operator.spec import ROTATE_ANNOTATION, Company, desired
 from userflow.store.keys import key_hash
 from userflow.store.tenants import LiveKey
 
-CONFIG = OperatorConfig(database_url="postgresql://unused", topic_prefix="userflow.events",
-                        shared_topic="userflow.events.shared", strimzi_namespace="kafka",
-                        strimzi_cluster="main", topic_replicas=3)
+CONFIG = Settings(database_url="postgresql://unused", topic_prefix="userflow.events",
+                  strimzi_namespace="kafka", strimzi_cluster="main", strimzi_topic_replicas=3)
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 

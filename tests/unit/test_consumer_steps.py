@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,6 @@ from confluent_kafka import Message
 from userflow.consumer.batch import Batch, BatchMessages
 from userflow.consumer.decode import DecodeRows, decode_batch
 from userflow.consumer.rows import COLUMNS, USER_AGENT_ID, clip_user_agent
-from userflow.consumer.runner import subscription_pattern
 from userflow.consumer.steps import MessageRejected
 from userflow.events.enrich import Geo
 from userflow.events.model import Event, encode
@@ -199,21 +197,3 @@ def test_decode_holds_a_refused_batch_without_decoding_it_again() -> None:
     end.busy = False
     step.poll()
     assert len(end.taken) == 1 and end.taken[0].offsets == {("t", 0): 1}
-
-
-@pytest.mark.parametrize(
-    ("topic", "subscribed"),
-    [
-        ("userflow.events.shared", True),
-        ("userflow.events.acme", True),
-        ("userflow.events.dl", True),
-        ("userflow.events.dlqa", True),
-        ("userflow.events.xlq", True),
-        ("userflow.events.dlq", False),
-        ("userflow.eventsXshared", False),
-        ("other.events.acme", False),
-    ],
-)
-def test_the_subscription_leaves_out_the_dead_letters(topic: str, subscribed: bool) -> None:
-    # Python's re agrees with POSIX extended regex on this pattern's constructs.
-    assert bool(re.match(subscription_pattern("userflow.events"), topic)) is subscribed

@@ -32,7 +32,7 @@ class ConsumerFailed(RuntimeError):
 
 def run_one(settings: Settings, stop_event: StopEvent, process_index: int = 0) -> None:
     """Consume until `stop_event` is set, then finish the batch in hand and leave the group."""
-    port = metrics.serve(process_index)
+    port = metrics.serve(settings.consumer_metrics_port, process_index)
     if port:
         log.info("metrics served", extra={"port": port})
     tracing.configure("consumer")

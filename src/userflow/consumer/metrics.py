@@ -1,19 +1,16 @@
 """The consumer's Prometheus metrics.
 
 Each consumer process serves its own registry on its own port
-(UF_CONSUMER_METRICS_PORT + process index), which keeps every metric exact
-without prometheus_client's multiprocess mode; 0 turns the endpoint off.
+(settings.consumer_metrics_port + process index), which keeps every metric
+exact without prometheus_client's multiprocess mode; 0 turns the endpoint off.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
-
-PORT_ENV: Final = "UF_CONSUMER_METRICS_PORT"
 
 EVENTS_CONSUMED: Final = Counter(
     "userflow_consumer_events_consumed", "Messages read from Kafka and committed"
@@ -50,11 +47,11 @@ def forget_lag(partitions: list[tuple[str, int]]) -> None:
             LAG.remove(topic, str(partition))
 
 
-def serve(process_index: int) -> int:
-    """Start this process's metrics endpoint when the env var asks for one; return its port."""
-    base = int(os.environ.get(PORT_ENV, "0") or 0)
-    if base == 0:
+def serve(base_port: int, process_index: int) -> int:
+    """Serve this process's metrics on base_port + process_index; return that port, or 0
+    (and serve nothing) when base_port is 0."""
+    if base_port == 0:
         return 0
-    port = base + process_index
+    port = base_port + process_index
     start_http_server(port)
     return port

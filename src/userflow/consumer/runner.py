@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from userflow import topics
 from userflow.config import Settings
 from userflow.consumer.batch import BatchMessages
 from userflow.consumer.commit import CommitOffsets
@@ -47,19 +48,6 @@ _EXPECTED_ERRORS: Final = frozenset(
 
 class StopEvent(Protocol):
     def is_set(self) -> bool: ...
-
-
-def subscription_pattern(prefix: str) -> str:
-    """Every `<prefix>.<name>` topic but `<prefix>.dlq`, as a POSIX extended regex.
-
-    librdkafka matches subscriptions with POSIX regex, which has no
-    lookahead, so "not dlq" is spelled out: any name of another length, or
-    three characters that differ from d, l, q somewhere.
-    """
-    c = "[A-Za-z0-9._-]"
-    name = f"({c}{{1,2}}|{c}{{4,}}|[^d]{c}{c}|d[^l]{c}|dl[^q])"
-    escaped = prefix.replace(".", "\\.")
-    return f"^{escaped}\\.{name}$"
 
 
 def consumer_config(settings: Settings, process_index: int) -> dict[str, Any]:
@@ -111,7 +99,7 @@ class Runner:
         self._paused = False
 
     def run(self) -> None:
-        pattern = subscription_pattern(self._settings.topic_prefix)
+        pattern = topics.subscription_pattern(self._settings.topic_prefix)
         self._consumer.subscribe(
             [pattern], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )

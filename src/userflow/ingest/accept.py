@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from userflow import topics
 from userflow.config import Settings
 from userflow.events.errors import FieldError, InvalidEvent
 from userflow.events.model import Event, encode
@@ -70,12 +71,6 @@ def batch_answer(verdicts: Sequence[Verdict], max_rejected: int) -> JSONAnswer:
     return JSONAnswer(answer, status_code=200 if accepted else 400)
 
 
-def topic_for(tenant: Tenant, settings: Settings) -> str:
-    if tenant.topic_mode == "dedicated":
-        return settings.tenant_topic(tenant.slug)
-    return settings.shared_topic
-
-
 def _partition_key(event: Event) -> bytes | None:
     # One session's events stay on one partition, so they are stored in order.
     actor = event.session_id or event.anonymous_id or event.user_id
@@ -97,7 +92,7 @@ async def accept(
     (userflow.events.storable), so what is acknowledged here is stored there.
     `headers` go on every message (the request's trace context).
     """
-    topic = topic_for(tenant, settings)
+    topic = topics.topic_for(settings.topic_prefix, tenant.slug, tenant.topic_mode)
     limit = settings.max_event_bytes
     verdicts: list[Verdict] = []
     outgoing: list[Outgoing] = []

@@ -20,8 +20,9 @@ import kopf
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from userflow import topics
+from userflow.config import Settings
 from userflow.operator import keys, topic
-from userflow.operator.config import OperatorConfig
 from userflow.operator.errors import InvalidSpec, Unavailable
 from userflow.operator.kube import Kube
 from userflow.operator.spec import Company, Desired, desired, secret_name, slug_of
@@ -33,22 +34,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def open_pool(config: OperatorConfig) -> ConnectionPool:
+def open_pool(config: Settings) -> ConnectionPool:
     """The operator's database connections, shared by every handler and timer tick.
 
-    One connection is kept open and the pool grows to config.db_pool_max when handlers
-    run at once. Each connection is checked (an empty query) before it is handed out, so
-    after a PostgreSQL restart a dead one is replaced instead of failing a handler. While
-    the server is down the pool keeps reconnecting in the background; a handler waits at
-    most config.db_wait_seconds, then gets PoolTimeout (a psycopg.OperationalError, so
-    Unavailable, so kopf's TemporaryError). A reconnection attempt gives up after 30 s
+    One connection is kept open and the pool grows to config.operator_db_pool_max when
+    handlers run at once. Each connection is checked (an empty query) before it is handed
+    out, so after a PostgreSQL restart a dead one is replaced instead of failing a handler.
+    While the server is down the pool keeps reconnecting in the background; a handler waits
+    at most config.operator_db_wait_seconds, then gets PoolTimeout (a psycopg.OperationalError,
+    so Unavailable, so kopf's TemporaryError). A reconnection attempt gives up after 30 s
     (its backoff would otherwise grow to minutes) and the next request starts a fresh one.
     Opened without waiting: the operator starts, and reports, with the database down.
     """
     pool: ConnectionPool = ConnectionPool(
-        config.database_url, min_size=1, max_size=max(1, config.db_pool_max),
+        config.database_url_for("operator"), min_size=1, max_size=max(1, config.operator_db_pool_max),
         kwargs={"autocommit": True, "connect_timeout": 5},
-        check=ConnectionPool.check_connection, timeout=config.db_wait_seconds,
+        check=ConnectionPool.check_connection, timeout=config.operator_db_wait_seconds,
         reconnect_timeout=30.0, name="userflow-operator", open=False)
     pool.open(wait=False)
     return pool
@@ -56,7 +57,7 @@ def open_pool(config: OperatorConfig) -> ConnectionPool:
 
 @dataclass
 class Deps:
-    config: OperatorConfig
+    config: Settings
     kube: Kube
     # Opened at the operator's start-up and closed at its clean-up (handlers.py).
     pool: ConnectionPool
@@ -137,7 +138,7 @@ def sync_topic(deps: Deps, company: Company, want: Desired, done: list[str]) -> 
     if not cfg.strimzi_namespace:
         return Condition.ok("TopicReady", "TopicNotManaged",
                             f"events go to {want.topic}; without UF_STRIMZI_NAMESPACE Kafka makes the topic")
-    name = topic.object_name(cfg, want.slug)
+    name = topics.object_name(cfg.topic_prefix, want.slug)
     current = kube.get_topic(cfg.strimzi_namespace, name)
     step = topic.plan(want, cfg, company.owner, current)
     if step.action == "create":
@@ -176,7 +177,7 @@ def sync_keys(deps: Deps, conn: psycopg.Connection, company: Company, want: Desi
         raise InvalidSpec(f"Secret {namespace}/{name} exists and is not this Company's")
     live = tenants.live_keys(conn, company_id)
     plan = keys.plan(keys.SecretKeys.from_secret(secret), live, want.rotation, now)
-    grace = timedelta(seconds=deps.config.key_grace_seconds)
+    grace = timedelta(seconds=deps.config.operator_key_grace_seconds)
     made = keys.apply(conn, company_id, plan, grace, now)
     if made is not None:
         body = keys.secret_body(name, made, want.rotation, company_id, want.topic)
@@ -207,7 +208,7 @@ def finalize(company: Company, deps: Deps) -> str:
             if company_id is not None:
                 done.append(f"revoked {tenants.revoke_all(conn, company_id)} key(s)")
         if cfg.strimzi_namespace:
-            name = topic.object_name(cfg, slug)
+            name = topics.object_name(cfg.topic_prefix, slug)
             current = kube.get_topic(cfg.strimzi_namespace, name)
             if current is not None and topic.owned_by(current, company.owner):
                 kube.delete_topic(cfg.strimzi_namespace, name)

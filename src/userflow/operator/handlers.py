@@ -23,8 +23,8 @@ from typing import Any
 
 import kopf
 
+from userflow.config import Settings
 from userflow.operator import kube
-from userflow.operator.config import OperatorConfig
 from userflow.operator.converge import Deps, Outcome, converge, finalize, open_pool
 from userflow.operator.errors import InvalidSpec, Unavailable
 from userflow.operator.spec import GROUP, PLURAL, VERSION, Company
@@ -73,8 +73,8 @@ def apply_outcome(outcome: Outcome, body: kopf.Body, status: Any, patch: kopf.Pa
         raise kopf.PermanentError(str(outcome.error))
 
 
-def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistry:
-    config = config or OperatorConfig.from_environ()
+def build_registry(config: Settings) -> kopf.OperatorRegistry:
+    # Named config, not settings: kopf hands the start-up handler its own settings by that name.
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -123,8 +123,8 @@ def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistr
             outcome = converge(company, memo.deps)
         apply_outcome(outcome, body, status, patch, retry, logger)
 
-    @kopf.timer(*COMPANIES, registry=registry, id="drift", interval=config.drift_seconds,
-                initial_delay=config.drift_seconds)
+    @kopf.timer(*COMPANIES, registry=registry, id="drift", interval=config.operator_drift_seconds,
+                initial_delay=config.operator_drift_seconds)
     def drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
               retry: int, logger: kopf.Logger, **_: Any) -> None:
         company = Company.from_body(body)

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from userflow.operator.config import OperatorConfig
+from userflow import topics
+from userflow.config import Settings
 from userflow.operator.errors import InvalidSpec
 from userflow.identity import (
     TIER_DEFAULTS,
@@ -90,7 +91,7 @@ def slug_of(company: Company) -> str:
         raise InvalidSpec(f"metadata.name: {exc}") from None
 
 
-def desired(company: Company, config: OperatorConfig) -> Desired:
+def desired(company: Company, config: Settings) -> Desired:
     spec = company.spec
     slug = slug_of(company)
     try:
@@ -114,7 +115,7 @@ def desired(company: Company, config: OperatorConfig) -> Desired:
     kafka_days = min(defaults.kafka_retention_days, retention)
     return Desired(
         slug=slug, fields=fields,
-        topic=f"{config.topic_prefix}.{slug}" if dedicated else config.shared_topic,
+        topic=topics.topic_for(config.topic_prefix, slug, mode),
         partitions=int(spec.get("partitions") or defaults.partitions) if dedicated else None,
         kafka_retention_ms=kafka_days * 86_400_000 if dedicated else None,
         secret_name=secret_name(company.name),

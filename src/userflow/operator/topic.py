@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from userflow.operator.config import OperatorConfig
+from userflow import topics
+from userflow.config import Settings
 from userflow.operator.errors import InvalidSpec
 from userflow.operator.spec import Desired
 
@@ -21,17 +22,12 @@ OWNER_ANNOTATION = "userflow.io/owner"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "userflow-operator"}
 
 
-def object_name(config: OperatorConfig, slug: str) -> str:
-    """userflow.events + acme -> userflow-events-acme (a DNS name; spec.topicName has the dots)."""
-    return f"{config.topic_prefix.replace('.', '-').replace('_', '-')}-{slug}"
-
-
-def manifest(want: Desired, config: OperatorConfig, owner: str, partitions: int) -> dict[str, Any]:
+def manifest(want: Desired, config: Settings, owner: str, partitions: int) -> dict[str, Any]:
     return {
         "apiVersion": f"{STRIMZI[0]}/{STRIMZI[1]}",
         "kind": "KafkaTopic",
         "metadata": {
-            "name": object_name(config, want.slug),
+            "name": topics.object_name(config.topic_prefix, want.slug),
             "namespace": config.strimzi_namespace,
             "labels": {"strimzi.io/cluster": config.strimzi_cluster,
                        "userflow.io/company": want.slug, **MANAGED_BY},
@@ -40,7 +36,7 @@ def manifest(want: Desired, config: OperatorConfig, owner: str, partitions: int)
         "spec": {
             "topicName": want.topic,
             "partitions": partitions,
-            "replicas": config.topic_replicas,
+            "replicas": config.strimzi_topic_replicas,
             "config": {"retention.ms": want.kafka_retention_ms},
         },
     }
@@ -58,10 +54,10 @@ def owned_by(current: Mapping[str, Any], owner: str) -> bool:
     return (current.get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION) == owner
 
 
-def plan(want: Desired, config: OperatorConfig, owner: str,
+def plan(want: Desired, config: Settings, owner: str,
          current: Mapping[str, Any] | None) -> TopicPlan:
     """Create, patch, delete (a dedicated topic left from a tier change) or leave alone."""
-    name = object_name(config, want.slug)
+    name = topics.object_name(config.topic_prefix, want.slug)
     if current is not None and not owned_by(current, owner):
         raise InvalidSpec(f"KafkaTopic {config.strimzi_namespace}/{name} exists and is not"
                           f" managed by this Company ({owner})")

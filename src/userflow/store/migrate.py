@@ -9,14 +9,16 @@ applied is refused rather than silently ignored.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import psycopg
 
-# The repository's sql/ folder; an installed package (the image) sets UF_SQL_DIR.
-SQL_DIR = Path(os.environ.get("UF_SQL_DIR") or Path(__file__).resolve().parents[3] / "sql")
+from userflow.config import Settings
+
+# A checkout's sql/ folder; an installed package (the image) has none and sets UF_SQL_DIR.
+REPOSITORY_SQL: Final = Path(__file__).resolve().parents[3] / "sql"
 _LOCK_KEY = 0x75666D67  # "ufmg"
 
 
@@ -38,12 +40,18 @@ class Migration:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
+def migrations_dir(settings: Settings) -> Path:
+    """Where the migrations are: settings.sql_dir (UF_SQL_DIR), or a checkout's sql/ when empty."""
+    return Path(settings.sql_dir) if settings.sql_dir else REPOSITORY_SQL
+
+
+def discover(sql_dir: Path) -> list[Migration]:
+    """The migrations in sql_dir (`NNN_*.sql`), in the order they apply."""
     return [Migration(p.stem, p) for p in sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql"))]
 
 
-def apply(conninfo: str, sql_dir: Path = SQL_DIR) -> list[str]:
-    """Apply pending migrations; return the versions applied now."""
+def apply(conninfo: str, sql_dir: Path) -> list[str]:
+    """Apply sql_dir's pending migrations; return the versions applied now."""
     applied_now: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
