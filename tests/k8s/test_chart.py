@@ -30,6 +30,16 @@ LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernete
           "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
           "helm.sh/chart")
 HOOK = "helm.sh/hook"
+# The least-privilege env contract (DESIGN.md invariant 5), read by the application as
+# it implements it: one URL per role, the bootstrap's superuser URL and role passwords,
+# and the ingest's proxy, metrics-port and docs settings.
+ROLE_URL_ENV = {"migrate": "UF_MIGRATE_DATABASE_URL", "ingest": "UF_INGEST_DATABASE_URL",
+                "consumer": "UF_CONSUMER_DATABASE_URL", "operator": "UF_OPERATOR_DATABASE_URL",
+                "api": "UF_READER_DATABASE_URL", "mcp": "UF_READER_DATABASE_URL"}
+ROLES = ("migrator", "consumer", "ingest", "operator", "reader")
+LEAST_PRIVILEGE_ENV = {*ROLE_URL_ENV.values(), "UF_ADMIN_DATABASE_URL",
+                       *(f"UF_ROLE_PASSWORD_{r.upper()}" for r in ROLES),
+                       "UF_TRUSTED_PROXIES", "UF_INGEST_METRICS_PORT", "UF_INGEST_DOCS"}
 
 # The first test to ask for the tools may build them (a few minutes, once per machine).
 pytestmark = pytest.mark.timeout(1800)
@@ -378,16 +388,19 @@ def test_environment_matches_the_settings(name: str, renders: dict[str, Render])
     known |= {"UF_CONSUMER_METRICS_PORT", "UF_SQL_DIR",
               # read by the operator (issue 3): where to put a dedicated tenant's KafkaTopic
               "UF_STRIMZI_NAMESPACE", "UF_STRIMZI_CLUSTER", "UF_STRIMZI_TOPIC_REPLICAS"}
+    known |= LEAST_PRIVILEGE_ENV
     for obj in (d for d in renders[name].docs if d["kind"] in WORKLOAD_KINDS):
         for container in containers(obj):
             if not container["image"].startswith("userflow:"):
                 continue
             env = env_of(container)
-            assert {"UF_DATABASE_URL", "UF_KAFKA_BOOTSTRAP", "UF_TOPIC_PREFIX", "UF_CONSUMER_GROUP",
-                    "UF_LOG_LEVEL"} <= set(env), obj["metadata"]["name"]
             assert len(env) == len(container["env"]), f"duplicate env in {obj['metadata']['name']}"
             unknown = {n for n in env if n.startswith("UF_")} - known
             assert not unknown, f"{name}: {obj['metadata']['name']} sets {unknown}"
+            if container["args"][:2] == ["db", "bootstrap"]:
+                continue  # the superuser's step: only what it needs (tests/k8s/test_least_privilege.py)
+            assert {"UF_KAFKA_BOOTSTRAP", "UF_TOPIC_PREFIX", "UF_CONSUMER_GROUP",
+                    "UF_LOG_LEVEL"} <= set(env), obj["metadata"]["name"]
             # Traces go out only where a collector was named.
             assert (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or {}).get("value") == (
                 "http://otel-collector.monitoring:4318" if name == "everything" else None)
@@ -578,7 +591,9 @@ def test_external_kafka_and_postgresql(name: str, renders: dict[str, Render]) ->
     for obj in render.kind("Deployment"):
         env = env_of(pod_spec(obj)["containers"][0])
         assert env["UF_KAFKA_BOOTSTRAP"]["value"] == values["kafka"]["bootstrap"]
-        assert env["UF_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        # no role has a Secret of its own in these value sets: each falls back to the one URL
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert env[ROLE_URL_ENV[component]]["valueFrom"]["secretKeyRef"] == {
             "name": values["postgresql"]["external"]["existingSecret"],
             "key": values["postgresql"]["external"]["key"]}
 
@@ -594,27 +609,33 @@ def test_postgresql_statefulset_with_pg_cron(renders: dict[str, Render]) -> None
     assert settings["cron.database_name"] == "userflow"
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
-    assert env_of(container)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == sts["metadata"]["name"]
-    (secret,) = render.kind("Secret")
+    assert env_of(container)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": sts["metadata"]["name"], "key": "password"}
+    secret = render.named("Secret", "-postgresql")
     assert set(secret["stringData"]) == {"password", "url"}
     assert secret["stringData"]["url"].startswith("postgresql://userflow:")
     assert secret["stringData"]["url"].endswith(f"@{sts['metadata']['name']}:5432/userflow")
+    roles = render.named("Secret", "-postgresql-roles")
+    assert len(render.kind("Secret")) == 2
     ingest = render.named("Deployment", "-ingest")
-    assert env_of(pod_spec(ingest)["containers"][0])["UF_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret["metadata"]["name"], "key": "url"}
+    assert env_of(pod_spec(ingest)["containers"][0])["UF_INGEST_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": roles["metadata"]["name"], "key": "ingest-url"}
     dockerfile = (CHART / "images" / "postgres" / "Dockerfile").read_text()
     assert "FROM ${BASE}" in dockerfile and "postgresql-${PG_MAJOR}-cron" in dockerfile
 
 
 def test_postgresql_cloudnativepg(renders: dict[str, Render]) -> None:
     render = renders["cloudnativepg"]
-    assert not render.kind("StatefulSet") and not render.kind("Secret")
+    assert not render.kind("StatefulSet")
+    # only the managed roles' passwords: CNPG makes the owner's (`-app`) itself
+    assert {s["type"] for s in render.kind("Secret")} == {"kubernetes.io/basic-auth"}
     (cluster,) = render.kind("Cluster")
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     assert cluster["spec"]["postgresql"]["shared_preload_libraries"] == ["pg_cron"]
     assert cluster["spec"]["postgresql"]["parameters"]["cron.database_name"] == "userflow"
     assert cluster["spec"]["bootstrap"]["initdb"]["database"] == "userflow"
-    ref = env_of(pod_spec(render.named("Deployment", "-ingest"))["containers"][0])["UF_DATABASE_URL"]
+    (job,) = render.kind("Job")
+    ref = env_of(pod_spec(job)["containers"][0])["UF_MIGRATE_DATABASE_URL"]
     assert ref["valueFrom"]["secretKeyRef"] == {"name": f"{cluster['metadata']['name']}-app", "key": "uri"}
 
 
