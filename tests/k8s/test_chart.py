@@ -640,8 +640,8 @@ def test_postgresql_cloudnativepg(renders: dict[str, Render]) -> None:
 
 
 def test_network_policies(renders: dict[str, Render]) -> None:
-    """Off by default; when on, every pod is selected, the ingest takes traffic only from the
-    ingress controller and Prometheus, and every app pod may resolve names."""
+    """Off by default; when on, every pod is selected, the ingest takes HTTP only from the
+    ingress controller and scrapes only from Prometheus, and every app pod may resolve names."""
     assert not renders["defaults"].kind("NetworkPolicy")
     for name in ("everything", "external"):
         render = renders[name]
@@ -654,10 +654,12 @@ def test_network_policies(renders: dict[str, Render]) -> None:
                 ports = [p for rule in policy["spec"]["egress"] for p in rule.get("ports", [])]
                 assert {"port": 53, "protocol": "UDP"} in ports, obj["metadata"]["name"]
         ingest = next(p for p in policies if p["metadata"]["name"].endswith("-ingest"))
-        (rule,) = ingest["spec"]["ingress"]
-        namespaces = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]]
-        assert namespaces == ["ingress-nginx", "monitoring"]
-        assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+        http, scrape = ingest["spec"]["ingress"]
+        for rule, namespace in ((http, "ingress-nginx"), (scrape, "monitoring")):
+            (peer,) = rule["from"]
+            assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == namespace
+        assert http["ports"] == [{"port": 8080, "protocol": "TCP"}]
+        assert scrape["ports"] == [{"port": 9200 if name == "everything" else 9100, "protocol": "TCP"}]
     external = renders["external"].named("NetworkPolicy", "-consumer")
     cidrs = {b["ipBlock"]["cidr"] for rule in external["spec"]["egress"] for b in rule["to"] if "ipBlock" in b}
     assert cidrs == {"10.20.0.0/16", "10.30.1.0/24"}
@@ -699,6 +701,8 @@ def test_values_schema_covers_every_value() -> None:
     "postgresql.mode=external",               # external without a Secret
     "operator.healthPort=0",                  # out of range
     "containerSecurityContext.readOnlyRootFilesystem=false",
+    "ingest.trustedProxies={ingress.example.com}",  # not an IP or CIDR
+    "ingest.docs=maybe",
 ])
 def test_values_schema_rejects(override: str, k8s_tools: tools.Tools) -> None:
     cmd = [str(k8s_tools.helm), "template", "uf", str(CHART), "--kube-version", tools.KUBE_VERSION,
