@@ -30,6 +30,12 @@ LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernete
           "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
           "helm.sh/chart")
 HOOK = "helm.sh/hook"
+# Each component's own PostgreSQL role's URL (DESIGN.md invariant 5; userflow.config.Role).
+ROLE_URL_ENV = {"migrate": "UF_MIGRATE_DATABASE_URL", "ingest": "UF_INGEST_DATABASE_URL",
+                "consumer": "UF_CONSUMER_DATABASE_URL", "operator": "UF_OPERATOR_DATABASE_URL",
+                "api": "UF_READER_DATABASE_URL", "mcp": "UF_READER_DATABASE_URL"}
+# The roles (sql/bootstrap.sql, userflow.store.bootstrap.ROLES), by their password's name.
+ROLES = ("migrator", "consumer", "ingest", "operator", "reader")
 
 # The first test to ask for the tools may build them (a few minutes, once per machine).
 pytestmark = pytest.mark.timeout(1800)
@@ -380,11 +386,13 @@ def test_environment_matches_the_settings(name: str, renders: dict[str, Render])
             if not container["image"].startswith("userflow:"):
                 continue
             env = env_of(container)
-            assert {"UF_DATABASE_URL", "UF_KAFKA_BOOTSTRAP", "UF_TOPIC_PREFIX", "UF_CONSUMER_GROUP",
-                    "UF_LOG_LEVEL"} <= set(env), obj["metadata"]["name"]
             assert len(env) == len(container["env"]), f"duplicate env in {obj['metadata']['name']}"
             unknown = {n for n in env if n.startswith("UF_")} - known
             assert not unknown, f"{name}: {obj['metadata']['name']} sets {unknown}"
+            if container["args"][:2] == ["db", "bootstrap"]:
+                continue  # the superuser's step: only what it needs (tests/k8s/test_least_privilege.py)
+            assert {"UF_KAFKA_BOOTSTRAP", "UF_TOPIC_PREFIX", "UF_CONSUMER_GROUP",
+                    "UF_LOG_LEVEL"} <= set(env), obj["metadata"]["name"]
             # Traces go out only where a collector was named.
             assert (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or {}).get("value") == (
                 "http://otel-collector.monitoring:4318" if name == "everything" else None)
@@ -575,7 +583,9 @@ def test_external_kafka_and_postgresql(name: str, renders: dict[str, Render]) ->
     for obj in render.kind("Deployment"):
         env = env_of(pod_spec(obj)["containers"][0])
         assert env["UF_KAFKA_BOOTSTRAP"]["value"] == values["kafka"]["bootstrap"]
-        assert env["UF_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        # no role has a Secret of its own in these value sets: each falls back to the one URL
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert env[ROLE_URL_ENV[component]]["valueFrom"]["secretKeyRef"] == {
             "name": values["postgresql"]["external"]["existingSecret"],
             "key": values["postgresql"]["external"]["key"]}
 
@@ -591,33 +601,39 @@ def test_postgresql_statefulset_with_pg_cron(renders: dict[str, Render]) -> None
     assert settings["cron.database_name"] == "userflow"
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
-    assert env_of(container)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == sts["metadata"]["name"]
-    (secret,) = render.kind("Secret")
+    assert env_of(container)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": sts["metadata"]["name"], "key": "password"}
+    secret = render.named("Secret", "-postgresql")
     assert set(secret["stringData"]) == {"password", "url"}
     assert secret["stringData"]["url"].startswith("postgresql://userflow:")
     assert secret["stringData"]["url"].endswith(f"@{sts['metadata']['name']}:5432/userflow")
+    roles = render.named("Secret", "-postgresql-roles")
+    assert len(render.kind("Secret")) == 2
     ingest = render.named("Deployment", "-ingest")
-    assert env_of(pod_spec(ingest)["containers"][0])["UF_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret["metadata"]["name"], "key": "url"}
+    assert env_of(pod_spec(ingest)["containers"][0])["UF_INGEST_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": roles["metadata"]["name"], "key": "ingest-url"}
     dockerfile = (CHART / "images" / "postgres" / "Dockerfile").read_text()
     assert "FROM ${BASE}" in dockerfile and "postgresql-${PG_MAJOR}-cron" in dockerfile
 
 
 def test_postgresql_cloudnativepg(renders: dict[str, Render]) -> None:
     render = renders["cloudnativepg"]
-    assert not render.kind("StatefulSet") and not render.kind("Secret")
+    assert not render.kind("StatefulSet")
+    # only the managed roles' passwords: CNPG makes the owner's (`-app`) itself
+    assert {s["type"] for s in render.kind("Secret")} == {"kubernetes.io/basic-auth"}
     (cluster,) = render.kind("Cluster")
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     assert cluster["spec"]["postgresql"]["shared_preload_libraries"] == ["pg_cron"]
     assert cluster["spec"]["postgresql"]["parameters"]["cron.database_name"] == "userflow"
     assert cluster["spec"]["bootstrap"]["initdb"]["database"] == "userflow"
-    ref = env_of(pod_spec(render.named("Deployment", "-ingest"))["containers"][0])["UF_DATABASE_URL"]
+    (job,) = render.kind("Job")
+    ref = env_of(pod_spec(job)["containers"][0])["UF_MIGRATE_DATABASE_URL"]
     assert ref["valueFrom"]["secretKeyRef"] == {"name": f"{cluster['metadata']['name']}-app", "key": "uri"}
 
 
 def test_network_policies(renders: dict[str, Render]) -> None:
-    """Off by default; when on, every pod is selected, the ingest takes traffic only from the
-    ingress controller and Prometheus, and every app pod may resolve names."""
+    """Off by default; when on, every pod is selected, the ingest takes HTTP only from the
+    ingress controller and scrapes only from Prometheus, and every app pod may resolve names."""
     assert not renders["defaults"].kind("NetworkPolicy")
     for name in ("everything", "external"):
         render = renders[name]
@@ -630,10 +646,12 @@ def test_network_policies(renders: dict[str, Render]) -> None:
                 ports = [p for rule in policy["spec"]["egress"] for p in rule.get("ports", [])]
                 assert {"port": 53, "protocol": "UDP"} in ports, obj["metadata"]["name"]
         ingest = next(p for p in policies if p["metadata"]["name"].endswith("-ingest"))
-        (rule,) = ingest["spec"]["ingress"]
-        namespaces = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]]
-        assert namespaces == ["ingress-nginx", "monitoring"]
-        assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+        http, scrape = ingest["spec"]["ingress"]
+        for rule, namespace in ((http, "ingress-nginx"), (scrape, "monitoring")):
+            (peer,) = rule["from"]
+            assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == namespace
+        assert http["ports"] == [{"port": 8080, "protocol": "TCP"}]
+        assert scrape["ports"] == [{"port": 9200 if name == "everything" else 9100, "protocol": "TCP"}]
     external = renders["external"].named("NetworkPolicy", "-consumer")
     cidrs = {b["ipBlock"]["cidr"] for rule in external["spec"]["egress"] for b in rule["to"] if "ipBlock" in b}
     assert cidrs == {"10.20.0.0/16", "10.30.1.0/24"}
@@ -675,6 +693,8 @@ def test_values_schema_covers_every_value() -> None:
     "postgresql.mode=external",               # external without a Secret
     "operator.healthPort=0",                  # out of range
     "containerSecurityContext.readOnlyRootFilesystem=false",
+    "ingest.trustedProxies={ingress.example.com}",  # not an IP or CIDR
+    "ingest.docs=maybe",
 ])
 def test_values_schema_rejects(override: str, k8s_tools: tools.Tools) -> None:
     cmd = [str(k8s_tools.helm), "template", "uf", str(CHART), "--kube-version", tools.KUBE_VERSION,

@@ -96,23 +96,77 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- default (include "userflow.componentName" (dict "root" . "component" "pg")) .Values.postgresql.cloudnativepg.clusterName }}
 {{- end }}
 
-{{/* The Secret and key that hold UF_DATABASE_URL, as "name/key". */}}
-{{- define "userflow.databaseUrlSecretName" -}}
-{{- $pg := .Values.postgresql }}
-{{- if eq $pg.mode "statefulset" }}
-{{- default (include "userflow.postgresqlName" .) $pg.statefulset.existingSecret }}
-{{- else if eq $pg.mode "cloudnativepg" }}
-{{- printf "%s-app" (include "userflow.cnpgClusterName" .) }}
+{{/* The superuser's Secret (keys `password`, `url`): statefulset mode only. */}}
+{{- define "userflow.postgresqlSecretName" -}}
+{{- default (include "userflow.postgresqlName" .) .Values.postgresql.statefulset.existingSecret }}
+{{- end }}
+
+{{/* The five roles' Secret (keys `<role>-password`, `<role>-url`): statefulset mode only. */}}
+{{- define "userflow.postgresqlRolesSecretName" -}}
+{{- default (printf "%s-roles" (include "userflow.postgresqlName" .)) .Values.postgresql.statefulset.roles.existingSecret }}
+{{- end }}
+
+{{/* Database roles ------------------------------------------------------------ */}}
+
+{{/* The login roles of the least-privilege contract (DESIGN.md, invariant 5), none a
+     superuser: migrator (owns the schema), consumer, ingest, operator, reader. */}}
+{{- define "userflow.dbRoles" -}}
+migrator consumer ingest operator reader
+{{- end }}
+
+{{/* A role's PostgreSQL name; call with (dict "root" $ "role" "consumer"). In
+     cloudnativepg mode the migrator is the database owner CNPG created
+     (postgresql.username); elsewhere the names are fixed: userflow_<role>. */}}
+{{- define "userflow.dbRoleName" -}}
+{{- if and (eq .role "migrator") (eq .root.Values.postgresql.mode "cloudnativepg") }}
+{{- .root.Values.postgresql.username }}
 {{- else }}
-{{- required "postgresql.external.existingSecret is required when postgresql.mode=external" $pg.external.existingSecret }}
+{{- printf "userflow_%s" .role }}
 {{- end }}
 {{- end }}
 
-{{- define "userflow.databaseUrlSecretKey" -}}
-{{- $pg := .Values.postgresql }}
-{{- if eq $pg.mode "statefulset" }}url
-{{- else if eq $pg.mode "cloudnativepg" }}uri
-{{- else }}{{ $pg.external.key }}
+{{/* The role a component connects as ("" for none); call with the component name. */}}
+{{- define "userflow.componentDbRole" -}}
+{{- $roles := dict "migrate" "migrator" "consumer" "consumer" "ingest" "ingest" "operator" "operator" "api" "reader" "mcp" "reader" }}
+{{- get $roles . }}
+{{- end }}
+
+{{/* The variable a role's URL is given in; call with the role. */}}
+{{- define "userflow.dbUrlEnvName" -}}
+{{- if eq . "migrator" }}UF_MIGRATE_DATABASE_URL
+{{- else }}{{ printf "UF_%s_DATABASE_URL" (upper .) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret of a managed role in cloudnativepg mode (kubernetes.io/basic-auth,
+     plus `uri`); call with (dict "root" $ "role" "consumer"). */}}
+{{- define "userflow.cnpgRoleSecretName" -}}
+{{- printf "%s-role-%s" (include "userflow.cnpgClusterName" .root) .role }}
+{{- end }}
+
+{{/* name and key of the Secret that holds a role's URL (a secretKeyRef's body);
+     call with (dict "root" $ "role" "consumer"). */}}
+{{- define "userflow.dbUrlSecretRef" -}}
+{{- $pg := .root.Values.postgresql }}
+{{- if eq $pg.mode "statefulset" }}
+name: {{ include "userflow.postgresqlRolesSecretName" .root }}
+key: {{ .role }}-url
+{{- else if eq $pg.mode "cloudnativepg" }}
+{{- if eq .role "migrator" }}
+name: {{ printf "%s-app" (include "userflow.cnpgClusterName" .root) }}
+{{- else }}
+name: {{ include "userflow.cnpgRoleSecretName" . }}
+{{- end }}
+key: uri
+{{- else }}
+{{- $own := index $pg.external.roles .role }}
+{{- if $own.existingSecret }}
+name: {{ $own.existingSecret }}
+key: {{ $own.key }}
+{{- else }}
+name: {{ required (printf "postgresql.external.existingSecret (or postgresql.external.roles.%s.existingSecret) is required when postgresql.mode=external" .role) $pg.external.existingSecret }}
+key: {{ $pg.external.key }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -123,12 +177,14 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- define "userflow.env" -}}
 - name: UF_SERVICE_NAME
   value: {{ printf "userflow-%s" .component | quote }}
-{{- with .root }}
-- name: UF_DATABASE_URL
+{{- /* Only this component's own role: no UF_DATABASE_URL, no other role's URL. */}}
+{{- with include "userflow.componentDbRole" .component }}
+- name: {{ include "userflow.dbUrlEnvName" . }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "userflow.databaseUrlSecretName" . }}
-      key: {{ include "userflow.databaseUrlSecretKey" . }}
+      {{- include "userflow.dbUrlSecretRef" (dict "root" $.root "role" .) | trim | nindent 6 }}
+{{- end }}
+{{- with .root }}
 - name: UF_KAFKA_BOOTSTRAP
   value: {{ include "userflow.kafkaBootstrap" . | quote }}
 - name: UF_TOPIC_PREFIX
@@ -172,14 +228,16 @@ priorityClassName: {{ . }}
 {{- end }}
 {{- end }}
 
-{{/* Pod template metadata; call with (dict "root" $ "component" "ingest") */}}
+{{/* Pod template metadata; call with (dict "root" $ "component" "ingest"), and
+     optionally "annotations" (dict). */}}
 {{- define "userflow.podMetadata" -}}
 labels:
   {{- include "userflow.labels" . | nindent 2 }}
   {{- with .root.Values.podLabels }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
-{{- with .root.Values.podAnnotations }}
+{{- /* A component's own annotations (.annotations, optional) win over podAnnotations. */}}
+{{- with merge (dict) (default (dict) .annotations) .root.Values.podAnnotations }}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
