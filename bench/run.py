@@ -34,9 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import wrk
-from tests.integration.stack import Stack, scratch_database, stack_env, wait_for
+from tests.integration.stack import Stack, prepared_database, stack_env, wait_for
 from userflow import simulate
-from userflow.store import migrate, tenants
+from userflow.store import tenants
 
 HERE = Path(__file__).resolve().parent
 console = Console()
@@ -123,8 +123,7 @@ def main(
     }
     logs = Path(os.environ.get("UF_BENCH_LOGS", "/tmp/userflow-bench"))
     logs.mkdir(parents=True, exist_ok=True)
-    with scratch_database(base["UF_DATABASE_URL"], "uf_bench") as url:
-        migrate.apply(url, migrate.REPOSITORY_SQL)
+    with prepared_database(base["UF_ADMIN_DATABASE_URL"], "uf_bench") as url:
         stack = Stack(stack_env(base, url, f"ufb{uuid.uuid4().hex[:6]}.events"), url, logs)
         try:
             _run(stack, url, logs, seconds, prefill_events, results)

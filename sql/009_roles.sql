@@ -21,11 +21,11 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE EXECUTE ON FUNCTIONS FROM PUBLI
 
 -- Making a day's partition needs the owner of user_events; the consumer asks
 -- for it through this function, which can do nothing else.
-ALTER FUNCTION userflow_ensure_partition(date) SECURITY DEFINER SET search_path = pg_catalog, public;
+ALTER FUNCTION userflow_ensure_partition(date) SECURITY DEFINER SET search_path = public, pg_temp;
 
 -- Deleting a tenant's data (the operator's Purge), without DELETE on every event.
 CREATE FUNCTION userflow_purge_company(target uuid) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     events bigint;
 BEGIN

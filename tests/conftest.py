@@ -26,7 +26,7 @@ def local_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def service_env() -> dict[str, str]:
     env = local_env()
-    missing = {"UF_DATABASE_URL", "UF_KAFKA_BOOTSTRAP"} - env.keys()
+    missing = {"UF_ADMIN_DATABASE_URL", "UF_KAFKA_BOOTSTRAP"} - env.keys()
     if missing:
         pytest.fail(f"{sorted(missing)} not set: run `make services` (make test does) first")
     return env

@@ -21,9 +21,17 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg.conninfo import make_conninfo
+
+from confluent_kafka import Consumer, TopicPartition
+
+from userflow import topics
+from userflow.store import bootstrap, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 USERFLOW = [sys.executable, "-m", "userflow.cli"]
+# The address the test stack's ingest trusts as a proxy (loopback takes any 127.x source).
+TRUSTED_PROXY = "127.0.0.2"
 
 
 def free_port() -> int:
@@ -53,6 +61,36 @@ def scratch_database(admin_url: str, name: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database, logged in as another role (trust authentication locally)."""
+    return make_conninfo(url, user=role)
+
+
+# Each process's role, by the Settings name of its URL (userflow.config.Role).
+ROLE_OF = {"migrate": "userflow_migrator", "ingest": "userflow_ingest",
+           "consumer": "userflow_consumer", "operator": "userflow_operator",
+           "reader": "userflow_reader"}
+
+
+@contextmanager
+def prepared_database(admin_url: str, name: str) -> Iterator[str]:
+    """A scratch database made as production makes one: roles bootstrapped by a
+    superuser, the schema migrated by userflow_migrator. Yields the superuser's URL to it
+    (the tests' own reads and writes); the processes get their roles' (`role_env`)."""
+    with scratch_database(admin_url, name) as url:
+        bootstrap.apply(url, migrate.REPOSITORY_SQL, {})
+        migrate.apply(as_role(url, ROLE_OF["migrate"]), migrate.REPOSITORY_SQL)
+        yield url
+
+
+def role_env(url: str) -> dict[str, str]:
+    """Every process's UF_*_DATABASE_URL for the database of `url`, each its own role;
+    UF_DATABASE_URL, the fallback, the read-only one. All set, so none is inherited."""
+    env = {f"UF_{kind.upper()}_DATABASE_URL": as_role(url, role) for kind, role in ROLE_OF.items()}
+    env["UF_DATABASE_URL"] = env["UF_READER_DATABASE_URL"]
+    return env
 
 
 @dataclass
@@ -138,6 +176,24 @@ class Stack:
             return conn.execute("SELECT count(*) FROM user_events WHERE company_id = %s",
                                 (company_id,)).fetchone()[0]
 
+    def dead_letters(self) -> int:
+        """Messages in this stack's dead-letter topic (none if it was never made)."""
+        consumer = Consumer({"bootstrap.servers": self.env["UF_KAFKA_BOOTSTRAP"],
+                             "group.id": f"dlq-count-{uuid.uuid4().hex[:6]}"})
+        try:
+            topic = topics.dlq_topic(self.env["UF_TOPIC_PREFIX"])
+            found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if found is None or found.error is not None:
+                return 0
+            total = 0
+            for partition in found.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                           timeout=10)
+                total += high - low
+            return total
+        finally:
+            consumer.close()
+
     def wait_rows(self, expected: int, company_id: uuid.UUID | str, timeout: float = 90) -> int:
         """Wait until the company has `expected` rows, then a moment more to catch extras."""
         wait_for(lambda: self.rows(company_id) >= expected, timeout,
@@ -149,12 +205,16 @@ class Stack:
 def stack_env(base: dict[str, str], database_url: str, prefix: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UF_")}
     env.update(base)
+    env.update(role_env(database_url))
     env.update({
-        "UF_DATABASE_URL": database_url,
         "UF_TOPIC_PREFIX": prefix,
         "UF_CONSUMER_GROUP": f"{prefix}-consumer",
         "UF_BATCH_MAX_SECONDS": "0.2",
+        # A client on 127.0.0.2 is a proxy of ours; one on 127.0.0.1 is not (test_hardening).
+        "UF_TRUSTED_PROXIES": TRUSTED_PROXY + "/32",
+        "UF_BODY_READ_TIMEOUT_SECONDS": "2",
         "PYTHONUNBUFFERED": "1",
     })
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("UF_ADMIN_DATABASE_URL", None)  # the bootstrap's alone
     return env

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -29,6 +28,7 @@ from .test_consumer_support import (  # noqa: F401  (the settings fixture)
     committed_lag,
     consumer_thread,
     create_database,
+    on_database,
     drop_database,
     make_event,
     produce,
@@ -198,10 +198,31 @@ def test_rows_the_database_refuses_are_isolated_and_the_rest_stored(settings: Se
     }
 
 
+def test_a_retry_weeks_away_from_the_first_copy_is_still_one_row(settings: Settings) -> None:
+    """The id ledger (sql/008): any distance in time, not a day either side."""
+    rng = random.Random(8)
+    company = uuid.uuid4()
+    start = datetime.now(UTC) - timedelta(days=40)
+    originals = [make_event(company, rng, start + timedelta(minutes=i)) for i in range(50)]
+    retries = [changed(e, event_timestamp=e.event_timestamp + timedelta(days=offset),
+                       received_at=e.received_at + timedelta(days=offset))
+               for e, offset in zip(originals, (-300, -2, 2, 10, 39) * 10, strict=True)]
+    produce_events(settings, originals)
+    with consumer_thread(settings):
+        wait_for(lambda: committed_lag(settings) == 0, 60, "the originals")
+    produce_events(settings, retries)
+    with consumer_thread(settings):
+        wait_for(lambda: committed_lag(settings) == 0, 60, "the retries")
+    count = "SELECT count(*) FROM user_events WHERE company_id = %s"
+    assert scalar(settings.database_url, count, (company,)) == len(originals)
+    rows = stored(settings.database_url, company)
+    assert all(rows[e.event_id]["event_timestamp"] == e.event_timestamp for e in originals)
+
+
 def test_a_database_outage_holds_the_batch_until_it_can_be_written(settings: Settings) -> None:
     name = f"uf_consumer_outage_{uuid.uuid4().hex[:8]}"
     server = settings.database_url
-    missing = replace(settings, database_url=psycopg.conninfo.make_conninfo(server, dbname=name))
+    missing = on_database(settings, psycopg.conninfo.make_conninfo(server, dbname=name))
     rng = random.Random(3)
     company = uuid.uuid4()
     events = [make_event(company, rng, datetime.now(UTC)) for _ in range(300)]
@@ -222,7 +243,7 @@ def test_a_database_outage_holds_the_batch_until_it_can_be_written(settings: Set
 def test_a_dropped_connection_mid_stream_loses_and_duplicates_nothing(settings: Settings) -> None:
     name = f"uf_consumer_drop_{uuid.uuid4().hex[:8]}"
     server = settings.database_url
-    own = replace(settings, database_url=create_database(server, name), batch_max_events=200)
+    own = on_database(settings, create_database(server, name), batch_max_events=200)
     rng = random.Random(5)
     company = uuid.uuid4()
     events = [make_event(company, rng, datetime.now(UTC)) for _ in range(20_000)]

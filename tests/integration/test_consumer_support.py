@@ -32,7 +32,9 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from userflow.config import Settings, from_environ
 from userflow.consumer import run_one
 from userflow.events.model import Event, encode
-from userflow.store import migrate
+from userflow.store import bootstrap, migrate
+
+from .stack import ROLE_OF, as_role
 
 WINDOWS_CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -69,11 +71,21 @@ CONSUME = (
 
 
 def create_database(server_url: str, name: str) -> str:
+    """A database made as production makes one (roles bootstrapped, migrated by the
+    migrator); the superuser's URL to it."""
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    migrate.apply(url, migrate.REPOSITORY_SQL)
+    bootstrap.apply(url, migrate.REPOSITORY_SQL, {})
+    migrate.apply(as_role(url, ROLE_OF["migrate"]), migrate.REPOSITORY_SQL)
     return url
+
+
+def on_database(settings: Settings, url: str, **changes: Any) -> Settings:
+    """The settings of a consumer that writes, as its own role, into the database of `url`
+    (the tests' own reads go through `database_url`, the superuser's)."""
+    return replace(settings, database_url=url,
+                   consumer_database_url=as_role(url, ROLE_OF["consumer"]), **changes)
 
 
 def drop_database(server_url: str, name: str) -> None:
@@ -88,9 +100,8 @@ def settings(service_env: dict[str, str], database_url: str) -> Iterator[Setting
     """The session's scratch database; this test's own topics (2 partitions for events,
     1 for dead letters) and consumer group."""
     tag = uuid.uuid4().hex[:10]
-    chosen = replace(
-        from_environ(service_env),
-        database_url=database_url,
+    chosen = on_database(
+        from_environ(service_env), database_url,
         topic_prefix=f"uftest{tag}.events",
         consumer_group=f"uftest-{tag}",
         batch_max_events=500,
@@ -240,8 +251,9 @@ def consumer_thread(settings: Settings) -> Iterator[None]:
 def consumer_process(settings: Settings, processes: int = 1, **env: str) -> subprocess.Popen[bytes]:
     """`run(settings, processes)` in a child process, configured as in production: UF_* vars."""
     variables = dict(
-        os.environ,
+        {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")},
         UF_DATABASE_URL=settings.database_url,
+        UF_CONSUMER_DATABASE_URL=settings.database_url_for("consumer"),
         UF_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
         UF_TOPIC_PREFIX=settings.topic_prefix,
         UF_CONSUMER_GROUP=settings.consumer_group,

@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from userflow.store import migrate
+from userflow.store import bootstrap, migrate
 
-from .stack import scratch_database
+from .stack import ROLE_OF, as_role, scratch_database
 
 pytestmark = pytest.mark.services
 
@@ -26,7 +26,11 @@ def schema_fingerprint(url: str) -> list[tuple]:
 
 
 def test_empty_database_then_no_change(service_env: dict[str, str]) -> None:
-    with scratch_database(service_env["UF_DATABASE_URL"], f"uf_mig_{uuid.uuid4().hex[:8]}") as url:
+    """As production runs them: a superuser bootstraps the roles, the migrator migrates."""
+    with scratch_database(service_env["UF_ADMIN_DATABASE_URL"],
+                          f"uf_mig_{uuid.uuid4().hex[:8]}") as admin:
+        bootstrap.apply(admin, migrate.REPOSITORY_SQL, {})
+        url = as_role(admin, ROLE_OF["migrate"])
         applied = migrate.apply(url, migrate.REPOSITORY_SQL)
         assert applied == [m.version for m in migrate.discover(migrate.REPOSITORY_SQL)]
         before = schema_fingerprint(url)
@@ -41,7 +45,8 @@ def test_empty_database_then_no_change(service_env: dict[str, str]) -> None:
 def test_an_edited_migration_is_refused(service_env: dict[str, str], tmp_path: Path) -> None:
     sql = tmp_path / "sql"
     shutil.copytree(migrate.REPOSITORY_SQL, sql)
-    with scratch_database(service_env["UF_DATABASE_URL"], f"uf_mig_{uuid.uuid4().hex[:8]}") as url:
+    with scratch_database(service_env["UF_ADMIN_DATABASE_URL"],
+                          f"uf_mig_{uuid.uuid4().hex[:8]}") as url:
         migrate.apply(url, sql)
         first = sorted(sql.glob("*.sql"))[0]
         first.write_text(first.read_text() + "\n-- edited\n")
@@ -50,9 +55,14 @@ def test_an_edited_migration_is_refused(service_env: dict[str, str], tmp_path: P
 
 
 def test_pg_cron_jobs_in_the_cron_database(service_env: dict[str, str]) -> None:
-    """In the database pg_cron serves, the migrations schedule its jobs."""
-    url = service_env["UF_DATABASE_URL"]
+    """In the database pg_cron serves, the migrations schedule its jobs, and the jobs run
+    as the migrator (who owns what they change), not as a superuser."""
+    url = service_env["UF_MIGRATE_DATABASE_URL"]
     migrate.apply(url, migrate.REPOSITORY_SQL)
+    with psycopg.connect(url) as conn:
+        users = {u for (u,) in conn.execute(
+            "SELECT DISTINCT username FROM cron.job WHERE jobname LIKE 'userflow-%'")}
+    assert users == {ROLE_OF["migrate"]}
     with psycopg.connect(url) as conn:
         jobs = dict(conn.execute("SELECT jobname, schedule FROM cron.job").fetchall())
         for job in ("userflow-refresh-views", "userflow-partitions", "userflow-retention"):

@@ -16,11 +16,10 @@ import psycopg
 import pytest
 from kopf.testing import KopfRunner
 
-from integration.stack import Stack, scratch_database, stack_env
+from integration.stack import ROLE_OF, Stack, as_role, prepared_database, stack_env
 from kubeharness import Cluster, HarnessError, build_binaries, install, operator_rbac, running_cluster
 from userflow.config import Settings
 from userflow.operator.handlers import build_registry
-from userflow.store import migrate
 
 # Companies live in TENANTS and OTHER; KafkaTopics in KAFKA; the chart's release (the
 # operator's ServiceAccount) in RELEASE.
@@ -53,8 +52,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(service_env: dict[str, str]) -> Iterator[str]:
-    with scratch_database(service_env["UF_DATABASE_URL"], f"uf_op_{uuid.uuid4().hex[:8]}") as url:
-        migrate.apply(url, migrate.REPOSITORY_SQL)
+    with prepared_database(service_env["UF_ADMIN_DATABASE_URL"],
+                           f"uf_op_{uuid.uuid4().hex[:8]}") as url:
         yield url
 
 
@@ -75,7 +74,8 @@ def stack(service_env: dict[str, str], database_url: str, prefix: str,
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, database_url: str, prefix: str) -> Iterator[KopfRunner]:
     config = Settings(
-        database_url=database_url, topic_prefix=prefix, strimzi_namespace=KAFKA,
+        database_url=database_url, operator_database_url=as_role(database_url, ROLE_OF["operator"]),
+        topic_prefix=prefix, strimzi_namespace=KAFKA,
         strimzi_cluster=STRIMZI_CLUSTER, strimzi_topic_replicas=1,
         operator_drift_seconds=DRIFT_SECONDS, operator_key_grace_seconds=GRACE_SECONDS)
     log = cluster.workdir / "logs" / "operator.log"

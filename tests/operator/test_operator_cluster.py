@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from integration.stack import Process, Stack, free_port, wait_for
+from integration.stack import ROLE_OF, Process, Stack, as_role, free_port, wait_for
 from kubeharness import Cluster
 from operator_fixtures import (  # noqa: F401  (fixtures are used by name)
     GRACE_SECONDS,
@@ -226,7 +226,8 @@ def test_the_operator_command_serves_its_health_endpoint(
     """`userflow operator` as the chart starts it (on a namespace of its own here)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UF_")}
-    env.update(KUBECONFIG=str(cluster.operator_kubeconfig), UF_DATABASE_URL=database_url,
+    env.update(KUBECONFIG=str(cluster.operator_kubeconfig),
+               UF_OPERATOR_DATABASE_URL=as_role(database_url, ROLE_OF["operator"]),
                UF_STRIMZI_NAMESPACE=KAFKA, UF_STRIMZI_CLUSTER=STRIMZI_CLUSTER)
     both = Process(["operator", "--all-namespaces", "--namespace", "x"], env, tmp_path / "usage.log")
     both.start()

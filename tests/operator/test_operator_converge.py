@@ -18,7 +18,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from integration.stack import free_port
+from integration.stack import ROLE_OF, as_role, free_port
 from operator_fixtures import database_url, eventually  # noqa: F401  (database_url: a fixture, used by name)
 from userflow.config import Settings
 from userflow.operator.converge import Deps, converge, finalize, open_pool
@@ -81,7 +81,9 @@ def resource(name: str, status: dict[str, Any] | None = None, **spec: Any) -> Co
 
 
 def config(url: str, **settings: Any) -> Settings:
-    return Settings(database_url=url, topic_prefix="t.events", strimzi_namespace="kafka", **settings)
+    """The operator's settings; it logs in as its own role, as in production."""
+    return Settings(database_url=url, operator_database_url=as_role(url, ROLE_OF["operator"]),
+                    topic_prefix="t.events", strimzi_namespace="kafka", **settings)
 
 
 @pytest.fixture(scope="module")

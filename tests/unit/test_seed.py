@@ -77,3 +77,16 @@ def test_null_and_missing_fields_stay_empty_and_long_text_is_cut() -> None:
     event = from_seed(seed_payload(element_text=None, utm_source=None, utm_term="t" * 300), R)
     assert (event.element_text, event.utm_source, event.referrer) == (None, None, None)
     assert event.utm_term == "t" * 256
+
+
+@pytest.mark.parametrize("page_url", [None, ""])
+def test_the_seeds_interactions_need_a_page_url(page_url: object) -> None:
+    """The seed's table holds page_url NOT NULL; its clients always send one."""
+    with pytest.raises(InvalidEvent) as exc:
+        from_seed(seed_payload(page_url=page_url), R)
+    assert {e.field for e in exc.value.errors} == {"page_url"}
+
+
+def test_our_own_types_need_no_page() -> None:
+    event = from_seed(seed_payload(event_type="identify", page_url=None), R)
+    assert event.page_url is None

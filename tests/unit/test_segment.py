@@ -192,3 +192,40 @@ def test_an_impossible_date_in_the_common_form_is_refused() -> None:
                       "timestamp": "2026-13-01T00:00:00.000Z"}, receipt())
     assert [(e.field, e.reason) for e in exc.value.errors] == [
         ("timestamp", "must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z")]
+
+
+def nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [33, 254, 300, 1000, 5000])
+def test_properties_nested_too_deep_are_refused_naming_them(depth: int) -> None:
+    """254+ levels used to pass the ingest and die in the consumer's encoder (bad_json)."""
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "e", "userId": "u", "properties": nested(depth)},
+                     receipt())
+    (error,) = exc.value.errors
+    assert error.field.startswith("properties.a") and "deeper than 32" in error.reason
+
+
+def test_properties_32_deep_pass() -> None:
+    event = from_segment({"type": "track", "event": "e", "userId": "u", "properties": nested(32)},
+                         receipt())
+    assert event.metadata == nested(32)
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30])
+def test_integers_past_64_bits_are_refused_not_rounded(number: int) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "track", "event": "e", "userId": "u",
+                      "properties": {"order": {"id": number}}}, receipt())
+    assert fields_of(exc) == {"properties.order.id"}
+
+
+def test_a_traits_problem_is_named_in_traits() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_segment({"type": "identify", "userId": "u", "traits": {"n": [1, 2**70]}}, receipt())
+    assert fields_of(exc) == {"traits.n[1]"}

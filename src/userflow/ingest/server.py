@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
-from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 from uvicorn_worker import UvicornWorker
 
 from userflow.config import Settings
@@ -25,11 +25,24 @@ class IngestWorker(UvicornWorker):  # type: ignore[misc]
 
     CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "proxy_headers": False}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Our own loggers write where gunicorn's error log does, one line a record,
+        # as uvicorn_worker does for uvicorn's.
+        ours = logging.getLogger("userflow")
+        ours.handlers = self.log.error_log.handlers
+        ours.setLevel(self.log.error_log.level)
+        ours.propagate = False
+
 
 def _serve_metrics(port: int) -> Any:
     """A gunicorn `when_ready` hook: the master serves every worker's metrics on `port`."""
 
     def when_ready(_: Arbiter) -> None:
+        # Imported here, once PROMETHEUS_MULTIPROC_DIR is set: prometheus_client picks its
+        # single- or multi-process values at import, and the workers fork from this process.
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         start_http_server(port, registry=registry)
