@@ -93,6 +93,8 @@ def _bytes_per_event(url: str) -> dict[str, Any]:
         dictionaries = conn.execute(
             "SELECT pg_total_relation_size('text_value') + pg_total_relation_size('user_agent')"
         ).fetchone()[0]
+        # The id ledger (sql/008): what exactly-once at any distance costs.
+        ledger = conn.execute("SELECT pg_total_relation_size('event_ledger')").fetchone()[0]
     heap, indexes, toast = (int(x or 0) for x in parts)
     return {
         "rows": rows,
@@ -100,7 +102,8 @@ def _bytes_per_event(url: str) -> dict[str, Any]:
         "user_events_indexes": round(indexes / rows, 1),
         "user_events_toast": round(toast / rows, 1),
         "dictionaries": round(dictionaries / rows, 1),
-        "total": round((heap + indexes + toast + dictionaries) / rows, 1),
+        "id_ledger": round(ledger / rows, 1),
+        "total": round((heap + indexes + toast + dictionaries + ledger) / rows, 1),
     }
 
 
@@ -236,6 +239,7 @@ def _table(r: dict[str, Any]) -> Table:
         ("bytes per stored event (all tables)", f"{by['total']}"),
         ("  user_events heap / indexes", f"{by['user_events_heap']} / {by['user_events_indexes']}"),
         ("  dictionaries (texts, user agents)", f"{by['dictionaries']}"),
+        ("  id ledger (exactly once at any distance)", f"{by['id_ledger']}"),
     ]
     for name, value in rows:
         t.add_row(name, value)

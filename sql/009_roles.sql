@@ -29,9 +29,14 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     events bigint;
 BEGIN
-    DELETE FROM user_events WHERE company_id = target;
-    GET DIAGNOSTICS events = ROW_COUNT;
-    DELETE FROM event_ledger WHERE company_id = target;
+    -- The ids leave the ledger with their events (a data-modifying CTE always runs).
+    WITH gone AS (
+        DELETE FROM user_events WHERE company_id = target
+        RETURNING userflow_event_digest(company_id, event_id) AS id_digest
+    ), forgotten AS (
+        DELETE FROM event_ledger l USING gone WHERE l.id_digest = gone.id_digest
+    )
+    SELECT count(*) INTO events FROM gone;
     DELETE FROM company WHERE company_id = target;  -- its keys cascade
     RETURN events;
 END;
@@ -46,7 +51,8 @@ GRANT SELECT (company_id, kind, key_hash, revoked_at, revoke_after) ON api_key T
 -- consumer: events in, and the user agents and texts they point at.
 GRANT INSERT ON user_events TO userflow_consumer;
 GRANT SELECT, INSERT ON event_ledger, user_agent, text_value TO userflow_consumer;
-GRANT EXECUTE ON FUNCTION userflow_ensure_partition(date) TO userflow_consumer;
+GRANT EXECUTE ON FUNCTION userflow_ensure_partition(date), userflow_event_digest(uuid, uuid)
+    TO userflow_consumer;
 
 -- operator (and `userflow tenant`): companies and keys.
 GRANT SELECT, INSERT, UPDATE, DELETE ON company, api_key TO userflow_operator;

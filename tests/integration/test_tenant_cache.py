@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import uuid
 
 import psycopg
 import pytest
 
-from userflow.ingest.tenants import load
+from userflow.ingest.tenants import TenantCache, load
 from userflow.store import tenants
 from userflow.store.keys import key_hash
 
@@ -65,3 +67,25 @@ def test_loading_while_tenants_are_created_sees_each_with_its_keys(database_url:
         assert all(snap.companies[k.tenant.company_id] is k.tenant
                    for k in snap.write_keys.values())
     assert {key_hash(t.write_key) for t in made} <= snapshots[-1].write_keys.keys()
+
+
+def test_a_key_ends_at_its_revoke_after_by_the_clock_alone(database_url: str) -> None:
+    """A rotated-out key works until revoke_after and not an instant longer, whatever
+    revoked_at says (pg_cron or the operator may set it a minute later, or never)."""
+    t = make_tenant(database_url, "Clocked")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE api_key SET revoke_after = now() + interval '1 hour'"
+                     " WHERE key_hash = %s", (key_hash(t.write_key),))
+    now = time.time()
+    clock = [now]
+    # Not started: the first lookup's miss loads the snapshot, and no thread reloads it.
+    cache = TenantCache(database_url, clock=lambda: clock[0])
+
+    def lookup() -> object:
+        return asyncio.run(cache.by_write_key(t.write_key))
+
+    assert getattr(lookup(), "company_id", None) == t.company_id
+    clock[0] = now + 3599
+    assert lookup() is not None
+    clock[0] = now + 3601
+    assert lookup() is None

@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 
 _COLUMN_LIST: Final = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 # From the row format, not LIKE user_events: that would need SELECT on every
-# event, which the consumer's role does not have.
+# event, which the consumer's role does not have. Each row's ledger key is
+# computed as it is copied in (sql/008).
 _CREATE_STAGING: Final = sql.SQL(
-    "CREATE TEMP TABLE IF NOT EXISTS staging ({}) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS staging ({}, id_digest uuid GENERATED ALWAYS AS"
+    " (userflow_event_digest(company_id, event_id)) STORED) ON COMMIT DELETE ROWS"
 ).format(sql.SQL(", ").join(
     sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns.COLUMNS))
 _COPY: Final = sql.SQL("COPY staging ({}) FROM STDIN (FORMAT BINARY)").format(_COLUMN_LIST)
@@ -44,15 +46,13 @@ _COPY: Final = sql.SQL("COPY staging ({}) FROM STDIN (FORMAT BINARY)").format(_C
 _INSERT: Final = sql.SQL(
     """
     WITH fresh AS (
-        INSERT INTO event_ledger (company_id, event_id, event_timestamp)
-        SELECT company_id, event_id, event_timestamp FROM staging
-        ORDER BY company_id, event_id
+        INSERT INTO event_ledger (id_digest, event_timestamp)
+        SELECT id_digest, event_timestamp FROM staging ORDER BY id_digest
         ON CONFLICT DO NOTHING
-        RETURNING company_id, event_id
+        RETURNING id_digest
     )
     INSERT INTO user_events ({columns})
-    SELECT {staged} FROM staging s
-    JOIN fresh f ON f.company_id = s.company_id AND f.event_id = s.event_id
+    SELECT {staged} FROM staging s JOIN fresh f USING (id_digest)
     """
 ).format(
     columns=_COLUMN_LIST,

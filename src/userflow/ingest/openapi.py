@@ -37,7 +37,8 @@ BATCH: dict[str, Any] = {
     "type": "object",
     "required": ["batch"],
     "properties": {
-        "batch": {"type": "array", "items": MESSAGE},
+        "batch": {"type": "array", "items": MESSAGE, "minItems": 1, "maxItems": 2000,
+                  "description": "at most UF_MAX_BATCH_MESSAGES (2,000) messages, 500 KB"},
         "sentAt": {"type": "string", "format": "date-time"},
         "writeKey": {"type": "string"},
         "context": _CONTEXT,
@@ -73,6 +74,9 @@ _ERROR: dict[str, Any] = {"description": "see `errors` for each field and reason
 _ORIGIN: dict[str, Any] = {
     "description": "origin_not_allowed: the request's Origin is not in the tenant's allowed origins",
 }
+_TIMEOUT: dict[str, Any] = {
+    "description": "request_timeout: the body did not arrive in time; the connection is closed",
+}
 _RETRY: dict[str, Any] = {
     "description": "rate_limited: over the tenant's events a second, or too_many_requests: the"
                    " ingest is busy; nothing was accepted, retry after `Retry-After` seconds",
@@ -83,6 +87,6 @@ _RETRY: dict[str, Any] = {
 def body(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-        "responses": {"400": _ERROR, "401": _ERROR, "403": _ORIGIN, "413": _ERROR, "415": _ERROR,
-                      "429": _RETRY, "503": _ERROR},
+        "responses": {"400": _ERROR, "401": _ERROR, "403": _ORIGIN, "408": _TIMEOUT,
+                      "413": _ERROR, "415": _ERROR, "429": _RETRY, "503": _ERROR},
     }
