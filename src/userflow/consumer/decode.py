@@ -46,7 +46,7 @@ def decode_batch(messages: list[Message], geo: Geo, max_future: timedelta) -> Ba
             continue
         # The ingest ran this same check before it answered 2xx: a refusal
         # here means the two disagree (another version, other settings).
-        refusal = problem(event, b"\\u0000" in raw, max_future)
+        refusal = problem(event, b"\\u0000" in raw, max_future, len(raw))
         if refusal is not None:
             batch.poison.append(Poison(message, refusal.code,
                                        f"{refusal.field}{refusal.path}: {refusal.reason}"))

@@ -12,7 +12,7 @@ fail its whole batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -20,13 +20,15 @@ from operator import attrgetter
 from typing import Any, Final
 
 from userflow.events.addresses import canonical_ip
-from userflow.events.columns import COLUMNS, Kind
+from userflow.events.columns import COLUMNS, Column, Kind
 from userflow.events.fields import Collector
 from userflow.events.model import EVENT_TYPES, Event
 from userflow.events.receipt import Receipt
 
 # Properties and traits may nest this deep (an object in an object is 2).
 JSON_MAX_DEPTH: Final = 32
+# Whatever a text's limit, none is measured against more than this by default.
+JSON_TEXT_MAX: Final = 2**31
 # What orjson writes (and PostgreSQL's jsonb would keep exactly): int64 and uint64.
 JSON_INT_MIN: Final = -(2**63)
 JSON_INT_MAX: Final = 2**64 - 1
@@ -34,20 +36,51 @@ JSON_INT_MAX: Final = 2**64 - 1
 # old is a broken clock, and storing it would create a partition nobody keeps.
 OLDEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
-_LIMITED: Final = tuple(
-    (c.field, c.max_chars) for c in COLUMNS
-    if c.field and c.max_chars and c.kind in (Kind.ID, Kind.TEXT, Kind.TEXT_ID)
-)
-_INTEGERS: Final = tuple((c.field, c.low, c.high) for c in COLUMNS if c.field and c.kind is Kind.INT)
+
+
+def _getter(fields: tuple[str, ...]) -> Callable[[Event], tuple[Any, ...]]:
+    """The fields' values in one call (attrgetter gives a bare value for one field)."""
+    get = attrgetter(*fields)
+    return get if len(fields) > 1 else lambda event: (get(event),)
+
+
+def _column_checks() -> Callable[[Event, int], tuple[str, str, int, int] | None]:
+    """The integer ranges and text limits of the row format, as one generated function.
+
+    It returns (kind, field, low, high) for the first value out of bounds, or None.
+    Generated, as dataclasses generate __init__: a loop over the columns costs
+    three times as much, on every event on both sides. Texts are measured only
+    below `longest` (a text cannot be longer than the JSON it came in).
+    """
+    lines = ["def check(event, longest):"]
+    for c in COLUMNS:
+        if c.field and c.kind is Kind.INT:
+            lines += [f"    v = event.{c.field}",
+                      f"    if v is not None and not {c.low} <= v <= {c.high}:",
+                      f"        return ('out_of_range', {c.field!r}, {c.low}, {c.high})"]
+    texts = sorted((c.max_chars, c.field) for c in COLUMNS
+                   if c.field and c.max_chars and c.kind in (Kind.ID, Kind.TEXT, Kind.TEXT_ID))
+    for limit in sorted({limit for limit, _ in texts}):
+        lines.append(f"    if longest > {limit}:")
+        for _, field in (t for t in texts if t[0] == limit):
+            lines += [f"        v = event.{field}",
+                      f"        if v is not None and len(v) > {limit}:",
+                      f"            return ('too_long', {field!r}, 0, {limit})"]
+    lines.append("    return None")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102
+    checked: Callable[[Event, int], tuple[str, str, int, int] | None] = namespace["check"]
+    return checked
+
+
+_columns: Final = _column_checks()
 # Every text an event carries, the clipped user agent and the address included.
 _TEXTS: Final = tuple(
     c.field for c in COLUMNS if c.field and c.kind in (
         Kind.ID, Kind.TEXT, Kind.TEXT_ID, Kind.AGENT_ID, Kind.INET)
 )
 _JSON: Final = tuple(c.field for c in COLUMNS if c.field and c.kind is Kind.JSON)
-_limited = attrgetter(*(field for field, _ in _LIMITED))
-_integers = attrgetter(*(field for field, _, _ in _INTEGERS))
-_texts = attrgetter(*_TEXTS)
+_texts = _getter(_TEXTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +99,15 @@ class Refusal:
         return f"{self.kind}:{self.field}"
 
 
-def problem(event: Event, check_nul: bool, max_future: timedelta) -> Refusal | None:
+def problem(event: Event, check_nul: bool, max_future: timedelta,
+            longest: int = JSON_TEXT_MAX) -> Refusal | None:
     """Why `event` can never be stored, or None when it can.
 
     `check_nul`: whether a NUL may be anywhere in it; a NUL can only reach a
     string through the JSON escape `\\u0000`, so the caller's scan of the raw
-    bytes spares the search in nearly every event.
+    bytes spares the search in nearly every event. `longest`: no text in it is
+    longer than this (the length of the JSON it was decoded from), so limits at
+    or above it need not be measured.
     """
     if check_nul:
         for field, value in zip(_TEXTS, _texts(event), strict=True):
@@ -79,14 +115,14 @@ def problem(event: Event, check_nul: bool, max_future: timedelta) -> Refusal | N
                 return Refusal("nul_byte", field, "contains a NUL byte")
     if event.event_type not in EVENT_TYPES:
         return Refusal("bad_enum", "event_type", f"must be one of {', '.join(sorted(EVENT_TYPES))}")
-    # Binary COPY would not refuse these: psycopg's int4/int2 dumpers wrap an
-    # out-of-range value silently (2**31 is stored as -2**31; measured).
-    for (field, low, high), number in zip(_INTEGERS, _integers(event), strict=True):
-        if number is not None and not low <= number <= high:
-            return Refusal("out_of_range", field, f"must be between {low} and {high}")
-    for (field, limit), text in zip(_LIMITED, _limited(event), strict=True):
-        if text is not None and len(text) > limit:
-            return Refusal("too_long", field, f"is longer than {limit} characters")
+    # Binary COPY would not refuse integers out of range: psycopg's int4/int2 dumpers
+    # wrap them silently (2**31 is stored as -2**31; measured).
+    bad = _columns(event, longest)
+    if bad is not None:
+        kind, field, low, high = bad
+        if kind == "too_long":
+            return Refusal(kind, field, f"is longer than {high} characters")
+        return Refusal(kind, field, f"must be between {low} and {high}")
     if event.ip_address is not None and canonical_ip(event.ip_address) is None:
         return Refusal("bad_inet", "ip_address", "is not one IPv4 or IPv6 address")
     timestamp = _aware(event.event_timestamp)
@@ -110,7 +146,10 @@ def check(event: Event, r: Receipt, paths: Mapping[str, str], c: Collector) -> N
 
     `paths` maps an Event field to where the payload format keeps it.
     """
-    refusal = problem(event, r.may_contain_nul, _seconds(r.max_future_seconds))
+    # The normalisers measured every text against these same limits (MAX_CHARS) as
+    # they made the event, cutting or refusing it: measuring again is the consumer's
+    # check, against an event that may come from another version.
+    refusal = problem(event, r.may_contain_nul, _seconds(r.max_future_seconds), longest=0)
     if refusal is not None:
         c.add(paths.get(refusal.field, refusal.field) + refusal.path, refusal.reason)
 
