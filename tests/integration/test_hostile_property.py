@@ -190,3 +190,62 @@ def test_hostile_events_are_refused_naming_the_field_or_stored(
     print(f"hostile property test: {tried} events tried, {len(accepted)} accepted and stored,"
           f" {tried - len(accepted)} refused, dead letters 0")
 
+
+
+seed_events = st.fixed_dictionaries(
+    {"event_type": usually(st.sampled_from(["click", "page_view", "scroll", "custom", "identify"]),
+                           json_value),
+     "user_id": usually("3", identities),
+     "page_url": usually("https://shop.example/", hostile_text)},
+    optional={
+        "event_id": message_ids,
+        "event_timestamp": usually(st.integers(int(NOW.timestamp()) - 86_400,
+                                               int(NOW.timestamp())), timestamps),
+        "session_id": identities, "event_name": hostile_text, "element_selector": hostile_text,
+        "element_text": hostile_text, "element_type": hostile_text, "target_url": hostile_text,
+        "ip_address": addresses, "user_agent": hostile_text, "x_coordinate": numbers,
+        "y_coordinate": numbers, "scroll_depth": json_value, "session_duration_seconds": numbers,
+        "country": hostile_text, "browser": hostile_text,
+        "metadata": st.one_of(json_value, json_value.map(lambda v: json.dumps(v))),
+        "traits": properties, "key_pressed": hostile_text, "form_data": json_value,
+    },
+)
+
+
+def test_hostile_seed_events_are_refused_naming_the_field_or_stored(
+        stack: Stack, database_url: str) -> None:
+    """The same for the seed's /send_event, one event a request."""
+    tenant = make_tenant(database_url, "Hostile seed")
+    accepted: set[str] = set()
+    tried = 0
+
+    @settings(max_examples=150, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(seed_events)
+    def send(event: dict[str, Any]) -> None:
+        nonlocal tried
+        tried += 1
+        body = json.dumps(event, ensure_ascii=False).encode()
+        r = httpx.post(f"{stack.url}/send_event", content=body, timeout=30,
+                       headers={"Content-Type": "application/json",
+                                "X-UserFlow-Key": tenant.write_key})
+        assert r.status_code in (200, 400, 413), r.text
+        answer = r.json()
+        if r.status_code == 200:
+            accepted.add(answer["event_id"])
+        else:
+            assert answer["errors"] and all(e["field"] and e["reason"] for e in answer["errors"])
+
+    send()
+    assert accepted
+
+    def stored() -> int:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT count(*) FROM user_events WHERE company_id = %s",
+                                (tenant.company_id,)).fetchone()[0]
+
+    wait_for(lambda: stored() >= len(accepted), 120, f"{len(accepted)} seed events stored")
+    assert stored() == len(accepted)
+    assert stack.dead_letters() == 0
+    print(f"hostile seed test: {tried} events tried, {len(accepted)} accepted and stored,"
+          f" {tried - len(accepted)} refused, dead letters 0")

@@ -90,3 +90,10 @@ def test_the_seeds_interactions_need_a_page_url(page_url: object) -> None:
 def test_our_own_types_need_no_page() -> None:
     event = from_seed(seed_payload(event_type="identify", page_url=None), R)
     assert event.page_url is None
+
+
+@pytest.mark.parametrize("event_type", [{}, [], None, 3])
+def test_an_event_type_of_the_wrong_type_is_a_field_error(event_type: object) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_seed(seed_payload(event_type=event_type, page_url=""), R)
+    assert "event_type" in {e.field for e in exc.value.errors}

@@ -108,7 +108,8 @@ def from_seed(payload: Any, r: Receipt) -> Event:
     if event_type == "custom" and not payload.get("event_name"):
         c.add("event_name", "is required for custom events")
     # The seed's table holds page_url NOT NULL: its six interactions happen on a page.
-    if event_type in SEED_TYPES and payload.get("page_url") in (None, ""):
+    if isinstance(event_type, str) and event_type in SEED_TYPES and payload.get("page_url") in (
+            None, ""):
         c.add("page_url", "is required")
 
     ts, sent_at = _time(payload, r, c)

@@ -32,10 +32,15 @@ def _check_type(request: Request) -> None:
         )
 
 
+def _too_large(limit: int, decompressed: bool = False) -> PayloadTooLarge:
+    reason = f"is over {limit} bytes" + (" once decompressed" if decompressed else "")
+    return PayloadTooLarge(f"the request body {reason}", [FieldError("body", reason)])
+
+
 async def _read_raw(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is over {limit} bytes")
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     # A body that never (fully) arrives would hold the connection and its
@@ -45,10 +50,11 @@ async def _read_raw(request: Request, limit: int, timeout: float) -> bytes:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"request body is over {limit} bytes")
+                    raise _too_large(limit)
                 chunks.append(chunk)
     except TimeoutError:
-        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s") from None
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s",
+                             [FieldError("body", f"did not arrive within {timeout:g} s")]) from None
     return b"".join(chunks)
 
 
@@ -64,7 +70,7 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
         except zlib.error:
             raise BadRequest("body is not valid gzip", [FieldError("body", "not valid gzip")]) from None
         if len(out) > limit or inflater.unconsumed_tail:
-            raise PayloadTooLarge(f"decompressed request body is over {limit} bytes")
+            raise _too_large(limit, decompressed=True)
         if not inflater.eof:
             raise BadRequest("the gzip body ends before its stream does",
                              [FieldError("body", "truncated gzip stream")])
