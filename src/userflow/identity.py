@@ -24,7 +24,6 @@ from userflow import topics
 Tier = Literal["free", "basic", "pro", "enterprise"]
 TopicMode = Literal["shared", "dedicated"]
 TIERS: Final[tuple[Tier, ...]] = ("free", "basic", "pro", "enterprise")
-TOPIC_MODES: Final[tuple[TopicMode, ...]] = ("shared", "dedicated")
 
 SLUG_MAX: Final = 63
 NAME_MAX: Final = 255

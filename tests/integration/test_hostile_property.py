@@ -10,6 +10,7 @@ types and unknown keys. Every batch goes to the running ingest over HTTP.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,6 +144,24 @@ anything = st.fixed_dictionaries(
 )
 
 
+def assert_stored_exactly(stack: Stack, database_url: str, company_id: uuid.UUID,
+                          accepted: set[str]) -> None:
+    """Every accepted event is stored, once, and nothing else; no dead letter."""
+    def stored() -> tuple[int, int]:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT count(*), count(DISTINCT event_id) FROM user_events"
+                                " WHERE company_id = %s", (company_id,)).fetchone()
+
+    wait_for(lambda: stored()[1] >= len(accepted), 120,
+             f"{len(accepted)} accepted events to be stored (have {stored()})")
+    with psycopg.connect(database_url) as conn:
+        ids = {str(r[0]) for r in conn.execute(
+            "SELECT event_id FROM user_events WHERE company_id = %s", (company_id,))}
+    assert ids == accepted
+    assert stored() == (len(accepted), len(accepted))
+    assert stack.dead_letters() == 0
+
+
 def test_hostile_events_are_refused_naming_the_field_or_stored(
         stack: Stack, database_url: str) -> None:
     tenant = make_tenant(database_url, "Hostile")
@@ -174,19 +193,7 @@ def test_hostile_events_are_refused_naming_the_field_or_stored(
     send()
     assert tried > 300 and accepted, (tried, len(accepted))
 
-    def stored() -> tuple[int, int]:
-        with psycopg.connect(database_url) as conn:
-            return conn.execute("SELECT count(*), count(DISTINCT event_id) FROM user_events"
-                                " WHERE company_id = %s", (tenant.company_id,)).fetchone()
-
-    wait_for(lambda: stored()[1] >= len(accepted), 120,
-             f"{len(accepted)} accepted events to be stored (have {stored()})")
-    with psycopg.connect(database_url) as conn:
-        ids = {str(r[0]) for r in conn.execute(
-            "SELECT event_id FROM user_events WHERE company_id = %s", (tenant.company_id,))}
-    assert ids == accepted
-    assert stored() == (len(accepted), len(accepted))
-    assert stack.dead_letters() == 0
+    assert_stored_exactly(stack, database_url, tenant.company_id, accepted)
     print(f"hostile property test: {tried} events tried, {len(accepted)} accepted and stored,"
           f" {tried - len(accepted)} refused, dead letters 0")
 
@@ -239,13 +246,6 @@ def test_hostile_seed_events_are_refused_naming_the_field_or_stored(
     send()
     assert accepted
 
-    def stored() -> int:
-        with psycopg.connect(database_url) as conn:
-            return conn.execute("SELECT count(*) FROM user_events WHERE company_id = %s",
-                                (tenant.company_id,)).fetchone()[0]
-
-    wait_for(lambda: stored() >= len(accepted), 120, f"{len(accepted)} seed events stored")
-    assert stored() == len(accepted)
-    assert stack.dead_letters() == 0
+    assert_stored_exactly(stack, database_url, tenant.company_id, accepted)
     print(f"hostile seed test: {tried} events tried, {len(accepted)} accepted and stored,"
           f" {tried - len(accepted)} refused, dead letters 0")

@@ -48,8 +48,8 @@ def decode_batch(messages: list[Message], geo: Geo, max_future: timedelta) -> Ba
         # here means the two disagree (another version, other settings).
         refusal = problem(event, b"\\u0000" in raw, max_future, len(raw))
         if refusal is not None:
-            batch.poison.append(Poison(message, refusal.code,
-                                       f"{refusal.field}{refusal.path}: {refusal.reason}"))
+            detail = f"{refusal.field}{refusal.path}: {refusal.reason}"
+            batch.poison.append(Poison(message, refusal.code, detail[:_DETAIL_MAX]))
             continue
         key = (event.company_id, event.event_id)
         if key in keys:

@@ -22,6 +22,7 @@ from userflow.events import columns
 from userflow.events.columns import Kind
 from userflow.events.enrich import Enrichment, Geo, enrich
 from userflow.events.model import Event
+from userflow.events.timestamps import aware
 
 COLUMNS: Final = columns.NAMES
 # Binary COPY's wire type per column. The enum goes as text: in binary COPY an
@@ -62,12 +63,6 @@ def inet_binary(text: str) -> bytes:
 
 def _inet(text: str | None) -> bytes | None:
     return None if text is None else inet_binary(text)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def _jsonb(value: dict[str, Any] | None, field: str) -> bytes | None:
@@ -118,7 +113,7 @@ def _row_maker() -> Callable[[Event, Enrichment], list[Any]]:
     row is made for every event the consumer stores.
     """
     body = ", ".join(_expression(c) for c in columns.COLUMNS)
-    namespace: dict[str, Any] = {"aware": _aware, "inet": _inet, "jsonb": _jsonb}
+    namespace: dict[str, Any] = {"aware": aware, "inet": _inet, "jsonb": _jsonb}
     exec(f"def make(event, found):\n    return [{body}]\n", namespace)  # noqa: S102
     maker: Callable[[Event, Enrichment], list[Any]] = namespace["make"]
     return maker

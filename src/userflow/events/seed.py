@@ -97,8 +97,10 @@ def from_seed(payload: Any, r: Receipt) -> Event:
     if not isinstance(payload, dict):
         raise InvalidEvent([FieldError("body", "must be a JSON object")])
     c = Collector()
-    event_type = payload.get("event_type")
-    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+    raw_type = payload.get("event_type")
+    # Any JSON value may come here, and dicts and lists cannot be looked up in a set.
+    event_type = raw_type if isinstance(raw_type, str) and raw_type in EVENT_TYPES else None
+    if event_type is None:
         c.add("event_type", f"must be one of {', '.join(sorted(EVENT_TYPES))}")
     ids = {name: c.identifier(payload.get(name), name) for name in _IDS}
     if ids["user_id"] is None and ids["anonymous_id"] is None and "user_id" not in {
@@ -108,8 +110,7 @@ def from_seed(payload: Any, r: Receipt) -> Event:
     if event_type == "custom" and not payload.get("event_name"):
         c.add("event_name", "is required for custom events")
     # The seed's table holds page_url NOT NULL: its six interactions happen on a page.
-    if isinstance(event_type, str) and event_type in SEED_TYPES and payload.get("page_url") in (
-            None, ""):
+    if event_type in SEED_TYPES and payload.get("page_url") in (None, ""):
         c.add("page_url", "is required")
 
     ts, sent_at = _time(payload, r, c)
@@ -119,7 +120,7 @@ def from_seed(payload: Any, r: Receipt) -> Event:
     event = Event(
         event_id=event_id(payload.get("event_id"), r.company_id, c, "event_id"),
         company_id=r.company_id,
-        event_type=event_type if not c.errors else "custom",
+        event_type=event_type or "custom",  # with errors the event is refused anyway
         event_timestamp=ts,
         received_at=r.received_at,
         sent_at=sent_at,

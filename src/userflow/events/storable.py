@@ -20,28 +20,22 @@ from operator import attrgetter
 from typing import Any, Final
 
 from userflow.events.addresses import canonical_ip
-from userflow.events.columns import COLUMNS, Column, Kind
+from userflow.events.columns import COLUMNS, Kind
 from userflow.events.fields import Collector
 from userflow.events.model import EVENT_TYPES, Event
 from userflow.events.receipt import Receipt
+from userflow.events.timestamps import aware
 
 # Properties and traits may nest this deep (an object in an object is 2).
 JSON_MAX_DEPTH: Final = 32
-# Whatever a text's limit, none is measured against more than this by default.
-JSON_TEXT_MAX: Final = 2**31
+# `longest` when nothing bounds the texts: every limit is below it, so every text is measured.
+_UNBOUNDED: Final = 2**31
 # What orjson writes (and PostgreSQL's jsonb would keep exactly): int64 and uint64.
 JSON_INT_MIN: Final = -(2**63)
 JSON_INT_MAX: Final = 2**64 - 1
 # Older events are refused at ingest (by each tenant's retention); one this
 # old is a broken clock, and storing it would create a partition nobody keeps.
 OLDEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-
-def _getter(fields: tuple[str, ...]) -> Callable[[Event], tuple[Any, ...]]:
-    """The fields' values in one call (attrgetter gives a bare value for one field)."""
-    get = attrgetter(*fields)
-    return get if len(fields) > 1 else lambda event: (get(event),)
 
 
 def _column_checks() -> Callable[[Event, int], tuple[str, str, int, int] | None]:
@@ -80,7 +74,7 @@ _TEXTS: Final = tuple(
         Kind.ID, Kind.TEXT, Kind.TEXT_ID, Kind.AGENT_ID, Kind.INET)
 )
 _JSON: Final = tuple(c.field for c in COLUMNS if c.field and c.kind is Kind.JSON)
-_texts = _getter(_TEXTS)
+_texts = attrgetter(*_TEXTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +94,7 @@ class Refusal:
 
 
 def problem(event: Event, check_nul: bool, max_future: timedelta,
-            longest: int = JSON_TEXT_MAX) -> Refusal | None:
+            longest: int = _UNBOUNDED) -> Refusal | None:
     """Why `event` can never be stored, or None when it can.
 
     `check_nul`: whether a NUL may be anywhere in it; a NUL can only reach a
@@ -125,10 +119,10 @@ def problem(event: Event, check_nul: bool, max_future: timedelta,
         return Refusal(kind, field, f"must be between {low} and {high}")
     if event.ip_address is not None and canonical_ip(event.ip_address) is None:
         return Refusal("bad_inet", "ip_address", "is not one IPv4 or IPv6 address")
-    timestamp = _aware(event.event_timestamp)
+    timestamp = aware(event.event_timestamp)
     if timestamp < OLDEST:
         return Refusal("out_of_range", "event_timestamp", f"is before {OLDEST:%Y-%m-%d}")
-    if timestamp > _aware(event.received_at) + max_future:
+    if timestamp > aware(event.received_at) + max_future:
         return Refusal("out_of_range", "event_timestamp",
                        f"is more than {int(max_future.total_seconds())} seconds in the future")
     for field in _JSON:
@@ -198,6 +192,3 @@ def json_problem(value: dict[str, Any] | list[Any], check_nul: bool) -> tuple[st
 def _at(path: str, key: object, keyed: bool) -> str:
     return f"{path}.{key}" if keyed else f"{path}[{key}]"
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

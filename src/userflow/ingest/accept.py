@@ -56,18 +56,17 @@ def batch_answer(verdicts: Sequence[Verdict], max_rejected: int) -> JSONAnswer:
     in `results_omitted`, not listed (an index listed nowhere was rejected).
     """
     results: list[dict[str, Any]] = []
-    listed_rejected = 0
+    rejected = 0
     for verdict in verdicts:
-        if verdict.accepted:
-            results.append(verdict.as_json())
-        elif listed_rejected < max_rejected:
-            listed_rejected += 1
-            results.append(verdict.as_json())
-    accepted = len(verdicts) - sum(not v.accepted for v in verdicts)
-    rejected = len(verdicts) - accepted
+        if not verdict.accepted:
+            rejected += 1
+            if rejected > max_rejected:
+                continue
+        results.append(verdict.as_json())
+    accepted = len(verdicts) - rejected
     answer: dict[str, Any] = {"accepted": accepted, "rejected": rejected, "results": results}
-    if rejected > listed_rejected:
-        answer["results_omitted"] = rejected - listed_rejected
+    if rejected > max_rejected:
+        answer["results_omitted"] = rejected - max_rejected
     return JSONAnswer(answer, status_code=200 if accepted else 400)
 
 
