@@ -114,6 +114,19 @@ def ingest(
 
 
 @app.command()
+def api(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Run the query API (read keys; /v1/analytics/...), gunicorn + uvicorn workers."""
+    from userflow.ingest.server import serve
+
+    s = settings()
+    serve(s, host, port, workers, "userflow.api.app:create_app", s.api_metrics_port)
+
+
+@app.command()
 def consume(processes: Annotated[int, typer.Option(min=1)] = 1) -> None:
     """Run the Kafka → PostgreSQL consumer group."""
     from userflow.consumer import run

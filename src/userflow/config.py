@@ -84,6 +84,13 @@ class Settings:
     ingest_metrics_port: int = 0
     # /docs, /redoc and /openapi.json on the ingest.
     ingest_docs: bool = True
+    # --- Query API (`userflow api`) ------------------------------------------
+    # A question may run this long before it is cancelled (503 query_timeout).
+    api_statement_timeout_ms: int = 20_000
+    # Connections to PostgreSQL per API worker.
+    api_pool_max: int = 8
+    # When > 0, the API serves /metrics on this port and not on its main port.
+    api_metrics_port: int = 0
     # --- PostgreSQL roles (least privilege): each process its own login ------
     # Each falls back to database_url when empty.
     migrate_database_url: str = ""

@@ -42,7 +42,9 @@ _COPY: Final = sql.SQL("COPY staging ({}) FROM STDIN (FORMAT BINARY)").format(_C
 # The batch's ids go into the ledger first, sorted, so two consumers
 # inserting overlapping ids lock them in the same order; only the rows whose
 # id was new there go into user_events, in the same transaction. Staging holds
-# each id once (the decode step dropped in-batch duplicates).
+# each id once (the decode step dropped in-batch duplicates). What was stored
+# is reported to rollup_pending in the same statement, so the rollups see a
+# row exactly when it is committed (sql/010_analytics.sql).
 _INSERT: Final = sql.SQL(
     """
     WITH fresh AS (
@@ -51,8 +53,24 @@ _INSERT: Final = sql.SQL(
         ON CONFLICT DO NOTHING
         RETURNING id_digest
     )
-    INSERT INTO user_events ({columns})
-    SELECT {staged} FROM staging s JOIN fresh f USING (id_digest)
+    , stored AS (
+        INSERT INTO user_events ({columns})
+        SELECT {staged} FROM staging s JOIN fresh f USING (id_digest)
+    )
+    INSERT INTO rollup_pending
+    SELECT s.company_id, s.session_id, coalesce(s.user_id, s.anonymous_id),
+           date_trunc('hour', s.event_timestamp, 'UTC'), s.is_bot,
+           min(s.event_timestamp), max(s.event_timestamp), count(*),
+           count(*) FILTER (WHERE s.event_type = 'page_view'),
+           count(*) FILTER (WHERE s.event_type = 'click'),
+           count(*) FILTER (WHERE s.event_type = 'scroll'),
+           count(*) FILTER (WHERE s.event_type = 'form_submit'),
+           count(*) FILTER (WHERE s.event_type = 'hover'),
+           count(*) FILTER (WHERE s.event_type = 'keydown'),
+           count(*) FILTER (WHERE s.event_type = 'custom'),
+           count(*) FILTER (WHERE s.event_type = 'identify')
+    FROM staging s JOIN fresh f USING (id_digest)
+    GROUP BY 1, 2, 3, 4, 5
     """
 ).format(
     columns=_COLUMN_LIST,

@@ -31,6 +31,7 @@ from userflow.ingest.producer import EventProducer
 from userflow.ingest.ratelimit import RateLimits
 from userflow.ingest.responses import JSONAnswer
 from userflow.ingest.tenants import Tenant, TenantCache
+from userflow.telemetry.exposition import exposition
 
 _SINGLE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 EVENT_PATHS = ("/v1/batch", *(f"/v1/{kind}" for kind in _SINGLE_TYPES), "/send_event")
@@ -155,7 +156,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
         # Otherwise served on its own port by the gunicorn master (userflow.ingest.server).
         @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
         async def prometheus() -> Response:
-            body, content_type = metrics.exposition()
+            body, content_type = exposition()
             return Response(body, media_type=content_type)
 
     return app

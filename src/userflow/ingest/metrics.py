@@ -1,22 +1,14 @@
 """The ingest's Prometheus metrics.
 
-Under gunicorn each worker is a process; with PROMETHEUS_MULTIPROC_DIR set
-(the `userflow ingest` command sets it) /metrics sums them all.
+/metrics sums every gunicorn worker's (userflow.telemetry.exposition).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter
 
 if TYPE_CHECKING:  # errors imports these metrics, and accept → tenants → cors → errors
     from userflow.ingest.accept import Verdict
@@ -41,11 +33,3 @@ def count(endpoint: str, verdicts: Sequence[Verdict]) -> None:
             for error in verdict.errors:
                 # The first path segment only: label values must stay few.
                 REJECTIONS.labels(endpoint, error.field.split(".", 1)[0]).inc()
-
-
-def exposition() -> tuple[bytes, str]:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,7 +1,8 @@
-"""Running the ingest app under gunicorn with uvicorn workers."""
+"""Running the ingest app (and the query API) under gunicorn with uvicorn workers."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import tempfile
@@ -51,8 +52,9 @@ def _serve_metrics(port: int) -> Any:
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], factory: str) -> None:
         self._options = options
+        self._factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -60,15 +62,16 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from userflow.ingest.app import create_app
+        module, _, name = self._factory.partition(":")
+        return getattr(importlib.import_module(module), name)()
 
-        return create_app()
 
-
-def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int,
+          factory: str = "userflow.ingest.app:create_app", metrics_port: int | None = None) -> None:
+    """Serve the app `factory` ("module:function") makes; the ingest's unless told."""
     # Every worker writes its metrics here, so /metrics can sum them.
     metrics_dir = os.environ.setdefault(
-        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="userflow-ingest-metrics-"))
+        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="userflow-metrics-"))
     os.makedirs(metrics_dir, exist_ok=True)
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
@@ -84,6 +87,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "timeout": 60,
         "accesslog": None,
     }
-    if settings.ingest_metrics_port:
-        options["when_ready"] = _serve_metrics(settings.ingest_metrics_port)
-    _Gunicorn(options).run()
+    port_of_metrics = settings.ingest_metrics_port if metrics_port is None else metrics_port
+    if port_of_metrics:
+        options["when_ready"] = _serve_metrics(port_of_metrics)
+    _Gunicorn(options, factory).run()

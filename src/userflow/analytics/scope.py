@@ -1,0 +1,46 @@
+"""A read-only transaction that sees one tenant: the company of a read key.
+
+The key goes into the transaction's setting userflow.read_key; the `tenant`
+views (sql/010_analytics.sql) show only that company's rows, so a statement
+cannot read another tenant's whatever it says. A key that is not a live read
+key (a write key, a revoked one, nonsense) sees nothing and is refused here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from userflow.analytics.errors import NotAuthorized
+
+# A key is far shorter; anything longer is not one.
+MAX_KEY_CHARS = 256
+
+
+@contextmanager
+def tenant_transaction(conn: psycopg.Connection[Any], read_key: str,
+                       timeout_ms: int) -> Iterator[UUID]:
+    """Inside: conn reads as the key's company (yielded); the transaction is read-only."""
+    if not read_key or len(read_key) > MAX_KEY_CHARS or "\x00" in read_key:
+        raise NotAuthorized("not a read key")
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute("SELECT set_config('userflow.read_key', %s, true),"
+                     " set_config('statement_timeout', %s, true)", (read_key, str(timeout_ms)))
+        row = conn.execute("SELECT userflow_read_company()").fetchone()
+        company = row[0] if row else None
+        if company is None:
+            raise NotAuthorized("not a live read key")
+        yield company
+
+
+@contextmanager
+def tenant_connection(pool: ConnectionPool[Any], read_key: str,
+                      timeout_ms: int) -> Iterator[psycopg.Connection[Any]]:
+    with pool.connection() as conn, tenant_transaction(conn, read_key, timeout_ms):
+        yield conn

@@ -1,0 +1,33 @@
+"""The query API's endpoints: each a metric module's `from_args`/`from_body` and `build`.
+
+One line an endpoint; the app (app.py) turns each into a route, so an
+endpoint's behaviour is the metric module's and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from userflow.analytics import breakdown, sessions
+from userflow.analytics.args import Args
+from userflow.analytics.query import Query
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    path: str
+    summary: str
+    build: Callable[[Any], Query[Any]]
+    from_args: Callable[[Args], Any] | None = None  # GET: the query string (and path parameters)
+    from_body: Callable[[Any], Any] | None = None  # POST: the JSON body
+    filters: bool = True  # takes the common filters (documented in OpenAPI)
+
+
+ENDPOINTS: Final[tuple[Endpoint, ...]] = (
+    Endpoint("/v1/analytics/sessions", "Sessions, bounce rate, duration and pages per session",
+             sessions.build, sessions.from_args),
+    Endpoint("/v1/analytics/breakdown", "Sessions by device, browser, OS, place, referrer, "
+             "campaign or entry page", breakdown.build, breakdown.from_args),
+)
