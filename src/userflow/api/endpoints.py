@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from userflow.analytics import breakdown, sessions
+from userflow.analytics import breakdown, overview, pages, sessions
 from userflow.analytics.args import Args
 from userflow.analytics.query import Query
 
@@ -26,8 +26,12 @@ class Endpoint:
 
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
+    Endpoint("/v1/analytics/overview", "Events, users and sessions in total and over time",
+             overview.build, overview.from_args),
     Endpoint("/v1/analytics/sessions", "Sessions, bounce rate, duration and pages per session",
              sessions.build, sessions.from_args),
     Endpoint("/v1/analytics/breakdown", "Sessions by device, browser, OS, place, referrer, "
              "campaign or entry page", breakdown.build, breakdown.from_args),
+    Endpoint("/v1/analytics/pages", "Pages: views, visitors, time on page, click-through, "
+             "scroll depth, exits", pages.build, pages.from_args),
 )
