@@ -38,6 +38,12 @@ def stack(service_env: dict[str, str], database_url: str,
     assert s.dead_letters() == 0, f"dead letters on the test stack:\n{s.consumer.tail()}"
 
 
+@pytest.fixture(scope="session")
+def api_url(stack: Stack) -> str:
+    """The query API (`userflow api`), beside the session's ingest and consumer."""
+    return stack.start_api()
+
+
 def make_tenant(database_url: str, name: str, *, company: dict[str, object] | None = None,
                 **kw: object) -> NewTenant:
     """A tenant and its keys; `company` sets further columns in the same transaction,

@@ -138,6 +138,8 @@ class Stack:
     port: int = field(default_factory=free_port)
     ingest: Process | None = None
     consumer: Process | None = None
+    api: Process | None = None
+    api_port: int = 0
     # The ingest's worker processes; each keeps its own rate-limit buckets.
     workers: int = 0
 
@@ -159,13 +161,30 @@ class Stack:
 
         wait_for(ready, 60, f"the ingest to be ready\n{self.ingest.tail()}")
 
+    def start_api(self, workers: int = 1) -> str:
+        """The query API on its own port; its base URL."""
+        self.api_port = free_port()
+        self.api = Process(["api", "--port", str(self.api_port), "--workers", str(workers)],
+                           self.env, self.logs / "api.log")
+        self.api.start()
+        base = f"http://127.0.0.1:{self.api_port}"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, 60, f"the query API to be ready\n{self.api.tail()}")
+        return base
+
     def start_consumer(self, processes: int = 1) -> None:
         self.consumer = Process(["consume", "--processes", str(processes)], self.env,
                                 self.logs / "consumer.log")
         self.consumer.start()
 
     def stop(self) -> None:
-        for p in (self.ingest, self.consumer):
+        for p in (self.ingest, self.consumer, self.api):
             if p is not None:
                 p.stop()
 

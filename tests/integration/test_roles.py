@@ -100,9 +100,15 @@ def test_the_operator_manages_tenants_and_keys_but_reads_no_events(database_url:
 
 def test_the_reader_only_reads(database_url: str, company: str) -> None:
     with connect(database_url, "reader") as conn:
-        conn.execute("SELECT count(*) FROM events")
-        conn.execute("SELECT slug, name FROM company")
+        # Only the tenant schema, scoped to a read key (test_tenant_isolation.py).
+        conn.execute("SELECT count(*) FROM tenant.events")
+        conn.execute("SELECT slug, name FROM tenant.company")
+        refused(conn, "SELECT count(*) FROM events")
+        refused(conn, "SELECT value FROM text_value")
+        refused(conn, "SELECT user_agent FROM user_agent")
+        refused(conn, "SELECT count(*) FROM session_rollup")
         refused(conn, "SELECT email FROM company")
+        refused(conn, "SELECT userflow_refresh_rollups()")
         refused(conn, "SELECT key_hash FROM api_key")
         refused(conn, "INSERT INTO text_value (value) VALUES ('x')")
         refused(conn, "DELETE FROM user_events")
