@@ -9,6 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 DEMO="$ROOT/.local/demo"
 UF="$ROOT/.venv/bin/userflow"
 PORT="${UF_DEMO_PORT:-8080}"
+API_PORT="${UF_DEMO_API_PORT:-8000}"
 EVENTS="${UF_DEMO_EVENTS:-50000}"
 mkdir -p "$DEMO"
 # shellcheck source=/dev/null
@@ -28,21 +29,23 @@ start() { # name, then the userflow arguments
     echo "demo: started $name (pid $!, log .local/demo/$name.log)"
 }
 
-psql_q() { psql "$UF_DATABASE_URL" -XAtq "$@"; }
+# As the tenant's reader: the tenant schema shows the company of this read key only.
+psql_q() { PGOPTIONS="-c userflow.read_key=$READ_KEY" psql "$UF_DATABASE_URL" -XAtq "$@"; }
 
 # The demo tenant is made once; its keys are kept beside the demo's logs.
-if [ -f "$DEMO/tenant.json" ] && psql_q -c \
-    "SELECT 1 FROM company WHERE company_id = '$(jq -r .company_id "$DEMO/tenant.json")'" | grep -q 1; then
+READ_KEY=$([ -f "$DEMO/tenant.json" ] && jq -r .read_key "$DEMO/tenant.json" || true)
+if [ -n "$READ_KEY" ] && psql_q -c "SELECT 1 FROM tenant.company" | grep -q 1; then
     echo "demo: reusing tenant $(jq -r .slug "$DEMO/tenant.json")"
 else
     "$UF" tenant create --name "Demo Shop $(date +%s)" --tier pro >"$DEMO/tenant.json"
     echo "demo: created tenant $(jq -r .slug "$DEMO/tenant.json")"
 fi
-COMPANY=$(jq -r .company_id "$DEMO/tenant.json")
 KEY=$(jq -r .write_key "$DEMO/tenant.json")
+READ_KEY=$(jq -r .read_key "$DEMO/tenant.json")
 
 start ingest ingest --port "$PORT" --workers 2
 start consumer consume --processes 1
+start api api --port "$API_PORT" --workers 1
 for _ in $(seq 60); do
     curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
     sleep 1
@@ -52,14 +55,14 @@ curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || {
     exit 1
 }
 
-before=$(psql_q -c "SELECT count(*) FROM user_events WHERE company_id = '$COMPANY'")
+before=$(psql_q -c "SELECT count(*) FROM tenant.events")
 "$UF" simulate --url "http://127.0.0.1:$PORT" --key "$KEY" --events "$EVENTS" \
     --seed "$before" --truth "$DEMO/truth.json"
 
 want=$((before + EVENTS))
 printf 'demo: waiting for %d rows in PostgreSQL' "$want"
 for _ in $(seq 300); do
-    have=$(psql_q -c "SELECT count(*) FROM user_events WHERE company_id = '$COMPANY'")
+    have=$(psql_q -c "SELECT count(*) FROM tenant.events")
     [ "$have" -ge "$want" ] && break
     printf '.'
     sleep 1
@@ -67,13 +70,24 @@ done
 echo " $have"
 [ "$have" -eq "$want" ] || { echo "demo: expected $want rows, found $have" >&2; exit 1; }
 
-psql "$UF_DATABASE_URL" -X -v company="$COMPANY" -f "$ROOT/scripts/summary.sql"
+# pg_cron refreshes the rollups every minute; the demo does not wait for it.
+psql "$UF_MIGRATE_DATABASE_URL" -XAtq -c "SELECT userflow_refresh_rollups()" >/dev/null
+PGOPTIONS="-c userflow.read_key=$READ_KEY" psql "$UF_DATABASE_URL" -X -f "$ROOT/scripts/summary.sql"
+
+for _ in $(seq 30); do
+    curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1 && break
+    sleep 1
+done
+echo "The query API: GET /v1/analytics/sessions?from=$(date -u -d '-7 days' +%F) (read key)"
+curl -fsS -H "Authorization: Bearer $READ_KEY" \
+    "http://127.0.0.1:$API_PORT/v1/analytics/sessions?from=$(date -u -d '-7 days' +%F)" | jq .
 cat <<MSG
 
 The stack is still running:
   ingest    http://127.0.0.1:$PORT  (write key in .local/demo/tenant.json)
+  query API http://127.0.0.1:$API_PORT/docs  (read key in .local/demo/tenant.json)
   consumer  log in .local/demo/consumer.log
-  psql      . .local/env && psql "\$UF_DATABASE_URL"
-Stop it with:  make stop            (ingest and consumer)
+  psql      . .local/env && PGOPTIONS="-c userflow.read_key=<read key>" psql "\$UF_DATABASE_URL"
+Stop it with:  make stop            (ingest, consumer and query API)
                make services-down   (PostgreSQL and Kafka)
 MSG
