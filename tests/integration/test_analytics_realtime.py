@@ -4,6 +4,7 @@ empty minutes, top pages, bots, and a read of today's partition only."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,7 +20,6 @@ from .conftest import make_tenant
 
 NOW = datetime(2026, 11, 2, 12, 0, 30, tzinfo=UTC)
 FIRST = datetime(2026, 11, 2, 11, 31, tzinfo=UTC)  # the first of the 30 minutes
-ms = timedelta(milliseconds=1)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,6 @@ def test_bots_filters_and_limit(database_url: str, site) -> None:  # type: ignor
 
 
 def test_a_now_in_another_zone_is_the_same_instant(database_url: str, site) -> None:  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
     kolkata = NOW.astimezone(ZoneInfo("Asia/Kolkata"))  # +05:30: minutes start together
     got = ask(database_url, site.read_key, realtime.build(realtime.Params(now=kolkata))).result
     assert got.now == "2026-11-02T12:00:30+00:00" and got.active_users == 4
