@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from userflow.analytics import breakdown, overview, pages, sessions
+from userflow.analytics import bots, heatmap, realtime, timeline
 from userflow.analytics.args import Args
 from userflow.analytics.query import Query
 
@@ -34,4 +35,12 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
              "campaign or entry page", breakdown.build, breakdown.from_args),
     Endpoint("/v1/analytics/pages", "Pages: views, visitors, time on page, click-through, "
              "scroll depth, exits", pages.build, pages.from_args),
+    Endpoint("/v1/analytics/heatmap", "A page's clicks on a pixel grid, its most clicked selectors "
+             "and their rage clicks", heatmap.build, heatmap.from_args),
+    Endpoint("/v1/analytics/realtime", "Active users in the last 5 minutes, events per minute "
+             "for the last 30, top pages now", realtime.build, realtime.from_args),
+    Endpoint("/v1/analytics/users/{user_id}/timeline", "A user's events and sessions, newest "
+             "first, a page at a time", timeline.build, timeline.from_args, filters=False),
+    Endpoint("/v1/analytics/bots", "Share of events and sessions from bots, and the top bot "
+             "agents", bots.build, bots.from_args),
 )
