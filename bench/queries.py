@@ -1,9 +1,11 @@
 """`make bench-queries`: the query API's answer times on 10 million events.
 
-1. Load: 5 tenants, 90 days of simulated traffic (the simulator's weeks, one
-   after another), through the consumer's own code (decode, enrichment, the
-   id ledger, COPY and the insert that reports to rollup_pending), without
-   Kafka, two worker processes.
+1. Load: 5 tenants, 91 days: each tenant's last week of simulated traffic
+   through the consumer's own code (decode, enrichment, the id ledger, COPY
+   and the insert that reports to rollup_pending; no Kafka, two processes),
+   then copied back 12 weeks in SQL with new event and session ids and the
+   same users (simulating 10M events in Python would take the best part of an
+   hour here); the ledger and rollup_pending made for the copies in SQL.
 2. Rollups: the first refresh (every session of the 90 days), then a steady
    cycle: `--cycle-events` new events of the last minutes plus late ones
    anywhere in the 90 days, and one refresh of them.
@@ -38,6 +40,7 @@ from tests.integration.stack import ROLE_OF, Stack, as_role, prepared_database, 
 from userflow.consumer.decode import decode_batch
 from userflow.consumer.writer import Writer
 from userflow.events.enrich import Geo
+from userflow.events.columns import NAMES
 from userflow.events.model import encode
 from userflow.events.receipt import Receipt
 from userflow.events.segment import from_segment
@@ -79,33 +82,80 @@ def _load_week(task: tuple[str, str, int, int, str]) -> tuple[int, float]:
     return stored, time.perf_counter() - began
 
 
+# Each copy of a week: its times a whole number of weeks earlier, new event and
+# session ids, the same users (so they return, as users do).
+_COPY_WEEK = """
+    INSERT INTO user_events ({columns})
+    SELECT {shifted} FROM user_events e
+    WHERE e.company_id = %(company)s AND e.event_timestamp >= %(since)s
+"""
+
+
+def _copy_columns() -> tuple[str, str]:
+    shifted = {"event_timestamp": "e.event_timestamp - %(shift)s::interval",
+               "received_at": "e.received_at - %(shift)s::interval",
+               "sent_at": "e.sent_at - %(shift)s::interval",
+               "event_id": "md5(e.event_id::text || %(copy)s)::uuid",
+               "session_id": "e.session_id || ':' || %(copy)s"}
+    return (", ".join(NAMES), ", ".join(shifted.get(n, f"e.{n}") for n in NAMES))
+
+
 def load(admin_url: str, total: int) -> dict[str, Any]:
+    """Each tenant's last week through the consumer's code, then copied back 12 times in SQL."""
     made = []
     with psycopg.connect(as_role(admin_url, ROLE_OF["operator"])) as conn:
         for n in range(TENANTS):
             made.append(tenants.create(conn, f"Bench Tenant {n}", retention_days=3650))
-    first_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=WEEKS * 7 + 1)
+    week_start = datetime.now(UTC) - timedelta(days=7, minutes=5)
     per_week = total // (TENANTS * WEEKS)
     consumer_url = as_role(admin_url, ROLE_OF["consumer"])
-    tasks = [(consumer_url, str(t.company_id), 1000 * n + w, per_week,
-              (first_day + timedelta(days=7 * w)).isoformat())
-             for w in range(WEEKS) for n, t in enumerate(made)]
+    tasks = [(consumer_url, str(t.company_id), 1000 + n, per_week, week_start.isoformat())
+             for n, t in enumerate(made)]
     began = time.perf_counter()
-    rows = 0
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        for i, (stored, _) in enumerate(pool.imap_unordered(_load_week, tasks), start=1):
-            rows += stored
-            console.print(f"  loaded {i}/{len(tasks)} tenant-weeks, {rows:,} rows", end="\r")
-    seconds = time.perf_counter() - began
-    console.print()
+        consumed = sum(stored for stored, _ in pool.imap_unordered(_load_week, tasks))
+    through_consumer = time.perf_counter() - began
+    columns, shifted = _copy_columns()
+    statement = _COPY_WEEK.format(columns=columns, shifted=shifted)
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT userflow_ensure_partitions(%s, 2)", (WEEKS * 7 + 2,))
+        for t in made:
+            for copy in range(1, WEEKS):
+                conn.execute(statement, {"company": t.company_id, "since": week_start,
+                                         "shift": f"{7 * copy} days", "copy": str(copy)})
+            console.print(f"  copied {t.company_id}'s week back {WEEKS - 1} times")
+        # The ledger and the rollups' pending rows, as the consumer would have made them.
+        conn.execute("INSERT INTO event_ledger SELECT userflow_event_digest(company_id, event_id),"
+                     " event_timestamp FROM user_events ON CONFLICT DO NOTHING")
+        conn.execute("DELETE FROM rollup_pending")
+        conn.execute(_PENDING_OF_ALL)
         conn.execute("ANALYZE")
+        rows = conn.execute("SELECT count(*) FROM user_events").fetchone()[0]  # type: ignore[index]
+        first = conn.execute("SELECT min(event_timestamp) FROM user_events").fetchone()[0]  # type: ignore[index]
+    seconds = time.perf_counter() - began
     return {"tenants": [{"company_id": str(t.company_id), "read_key": t.read_key,
                          "write_key": t.write_key} for t in made],
-            "rows": rows, "seconds": round(seconds, 1), "rows_per_second": round(rows / seconds),
-            "method": "consumer code (decode_batch + Writer), no Kafka, 2 processes",
-            "first_day": first_day.date().isoformat()}
+            "rows": rows, "seconds": round(seconds, 1),
+            "through_consumer": {"rows": consumed, "seconds": round(through_consumer, 1)},
+            "method": (f"each tenant's last week ({per_week:,} simulated events) through the "
+                       "consumer's code (decode_batch + Writer, no Kafka, 2 processes), then copied "
+                       f"{WEEKS - 1} weeks back in SQL with new event and session ids; ledger and "
+                       "rollup_pending filled in SQL"),
+            "first_day": first.date().isoformat()}
+
+
+# What the consumer's insert reports to rollup_pending, for every stored row at once.
+_PENDING_OF_ALL = """
+    INSERT INTO rollup_pending
+    SELECT company_id, session_id, coalesce(user_id, anonymous_id),
+           date_trunc('hour', event_timestamp, 'UTC'), is_bot, min(event_timestamp),
+           max(event_timestamp), count(*),
+           count(*) FILTER (WHERE event_type = 'page_view'), count(*) FILTER (WHERE event_type = 'click'),
+           count(*) FILTER (WHERE event_type = 'scroll'), count(*) FILTER (WHERE event_type = 'form_submit'),
+           count(*) FILTER (WHERE event_type = 'hover'), count(*) FILTER (WHERE event_type = 'keydown'),
+           count(*) FILTER (WHERE event_type = 'custom'), count(*) FILTER (WHERE event_type = 'identify')
+    FROM user_events GROUP BY 1, 2, 3, 4, 5
+"""
 
 
 def refresh(admin_url: str) -> tuple[int, float]:
@@ -123,7 +173,8 @@ def cycle(admin_url: str, setup: dict[str, Any], events: int) -> dict[str, Any]:
     consumer_url = as_role(admin_url, ROLE_OF["consumer"])
     # The simulator's week ending now: its last `events` messages are the last minutes'.
     stored, _ = _load_week((consumer_url, company, 99, events, recent))
-    late, _ = _load_week((consumer_url, company, 98, max(events // 20, 1), setup["first_day"] + "T12:00:00+00:00"))
+    late, _ = _load_week((consumer_url, company, 98, max(events // 20, 1),
+                          setup["first_day"] + "T12:00:00+00:00"))
     sessions, seconds = refresh(admin_url)
     return {"new_events": stored, "late_events": late, "sessions_rebuilt": sessions,
             "seconds": round(seconds, 2)}
