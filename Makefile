@@ -1,4 +1,4 @@
-.PHONY: demo test test-unit services services-down migrate stop bench venv clean dashboards
+.PHONY: demo test test-unit services services-down migrate stop bench bench-queries venv clean dashboards
 
 PYTHON ?= python3
 VENV := .venv
@@ -51,6 +51,10 @@ dashboards:
 
 bench: venv services migrate
 	. .local/env && $(BIN)/python -m bench.run
+
+# The query API on 10 million simulated events (bench/queries.py); ARGS="--reuse" keeps them.
+bench-queries: venv services
+	. .local/env && $(BIN)/python -m bench.queries $(ARGS)
 
 clean: services-down
 	rm -rf .local $(VENV)

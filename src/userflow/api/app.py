@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from time import perf_counter
@@ -46,12 +47,17 @@ _COMMON = [("from", "Start, inclusive: ISO date or datetime (default: 7 days bef
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
-    listed = list(_COMMON) if endpoint.from_args else []
-    if endpoint.filters and endpoint.from_args:
+    if endpoint.from_args is None:
+        return []
+    listed = list(_COMMON) if endpoint.ranged else []
+    listed += list(endpoint.parameters)
+    if endpoint.filters:
         listed += [(name, f"Filter: {name} (repeat for several values)") for name in filters.NAMES]
         listed.append(("include_bots", "Count bots too (default false)"))
-    return [{"name": n, "in": "query", "required": False, "description": d,
-             "schema": {"type": "string"}} for n, d in listed]
+    declared = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in re.findall(r"{(\w+)}", endpoint.path)]
+    return declared + [{"name": n, "in": "query", "required": False, "description": d,
+                        "schema": {"type": "string"}} for n, d in dict(listed).items()]
 
 
 def _jsonable(result: Any) -> Any:

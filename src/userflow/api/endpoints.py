@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from userflow.analytics import breakdown, overview, pages, sessions
+from userflow.analytics import bots, heatmap, realtime, timeline
 from userflow.analytics.args import Args
 from userflow.analytics.query import Query
 
@@ -23,15 +24,37 @@ class Endpoint:
     from_args: Callable[[Args], Any] | None = None  # GET: the query string (and path parameters)
     from_body: Callable[[Any], Any] | None = None  # POST: the JSON body
     filters: bool = True  # takes the common filters (documented in OpenAPI)
+    ranged: bool = True  # takes from, to and tz
+    # Its own query parameters, for OpenAPI: (name, description).
+    parameters: tuple[tuple[str, str], ...] = ()
 
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("/v1/analytics/overview", "Events, users and sessions in total and over time",
-             overview.build, overview.from_args),
+             overview.build, overview.from_args,
+             parameters=(("interval", "hour, day (default) or week"),)),
     Endpoint("/v1/analytics/sessions", "Sessions, bounce rate, duration and pages per session",
              sessions.build, sessions.from_args),
     Endpoint("/v1/analytics/breakdown", "Sessions by device, browser, OS, place, referrer, "
-             "campaign or entry page", breakdown.build, breakdown.from_args),
+             "campaign or entry page", breakdown.build, breakdown.from_args,
+             parameters=(("dimension", "Required: " + ", ".join(breakdown.DIMENSIONS)),
+                         ("limit", "Rows, at most 1000 (default 100)"))),
     Endpoint("/v1/analytics/pages", "Pages: views, visitors, time on page, click-through, "
-             "scroll depth, exits", pages.build, pages.from_args),
+             "scroll depth, exits", pages.build, pages.from_args,
+             parameters=(("limit", "Rows, at most 1000 (default 100)"),)),
+    Endpoint("/v1/analytics/heatmap", "A page's clicks on a pixel grid, its most clicked selectors "
+             "and their rage clicks", heatmap.build, heatmap.from_args,
+             parameters=(("page", "Required: the page's path"),
+                         ("bin_px", "Cell size in pixels (default 20)"),
+                         ("limit", "Selectors (default 20)"))),
+    Endpoint("/v1/analytics/realtime", "Active users in the last 5 minutes, events per minute "
+             "for the last 30, top pages now", realtime.build, realtime.from_args,
+             ranged=False, parameters=(("limit", "Top pages (default 10)"),)),
+    Endpoint("/v1/analytics/users/{user_id}/timeline", "A user's events and sessions, newest "
+             "first, a page at a time", timeline.build, timeline.from_args, filters=False,
+             ranged=False, parameters=(("cursor", "next_cursor of the previous page"),
+                                       ("limit", "Events a page (default 50, at most 500)"),
+                                       ("include_bots", "Bots' events too (default false)"))),
+    Endpoint("/v1/analytics/bots", "Share of events and sessions from bots, and the top bot "
+             "agents", bots.build, bots.from_args),
 )
