@@ -68,18 +68,19 @@ def _step_of(r: E, spec: str) -> bool:
 
 def funnel(rows: list[E], window: TimeRange, specs: list[str], seconds: int) -> list[dict[str, Any]]:
     """Per step: count, drop_off, median_seconds_from_previous (each user's earliest attempt
-    that reaches their furthest step)."""
+    that reaches their furthest step). Attempts start in the range; later steps may fall
+    after it, within the window."""
     hits: defaultdict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for r in humans(rows, window):
+    for r in humans(rows):
         for k, spec in enumerate(specs):
-            if r.actor is not None and _step_of(r, spec):
+            if r.actor is not None and r.at >= window.start and _step_of(r, spec):
                 hits[r.actor].append((r.at, k))
     limit = timedelta(seconds=seconds)
     best: dict[str, list[datetime]] = {}
     for actor, found in hits.items():
         found.sort()
         for start, k in found:
-            if k != 0:
+            if k != 0 or start >= window.end:
                 continue
             times = [start]
             for at, step in found:
@@ -106,7 +107,8 @@ def _period(at: datetime, interval: str) -> date:
 
 
 def retention(rows: list[E], window: TimeRange, interval: str) -> dict[tuple[str, int], int]:
-    """(cohort, n) -> users; a cohort is the period of a user's first event ever."""
+    """(cohort, n) -> users; a cohort is the period of a user's first event ever; n runs to
+    30 days or 11 weeks (the query API's default number of periods)."""
     people = [r for r in humans(rows) if r.actor is not None]
     first: dict[str, datetime] = {}
     for r in people:
@@ -121,7 +123,8 @@ def retention(rows: list[E], window: TimeRange, interval: str) -> dict[tuple[str
         if window.start <= at < window.end:
             cohort = _period(at, interval)
             for p in active[actor]:
-                out[(cohort.isoformat(), (p - cohort).days // step)] += 1
+                if (p - cohort).days // step < (12 if interval == "week" else 31):
+                    out[(cohort.isoformat(), (p - cohort).days // step)] += 1
     return dict(out)
 
 
@@ -129,27 +132,32 @@ def retention(rows: list[E], window: TimeRange, interval: str) -> dict[tuple[str
 
 def experiment(rows: list[E], window: TimeRange, experiment_id: str, goal: str,
                control: str) -> dict[str, dict[str, Any]]:
+    """Per variant: users exposed (at their first exposure in the range; users of several
+    variants in none), converted (a custom event `goal` at or after it, in the range), rate,
+    and against the control lift and the 95% Wald interval of the difference."""
     kept = humans(rows, window)
-    exposed: dict[str, tuple[datetime, UUID, str]] = {}
+    first: dict[str, datetime] = {}
+    seen: defaultdict[str, set[str]] = defaultdict(set)
     for r in kept:
         if r.actor is not None and r.experiment_id == experiment_id and r.variant is not None:
-            mine = (r.at, r.event_id, r.variant)
-            if r.actor not in exposed or mine < exposed[r.actor]:
-                exposed[r.actor] = mine
+            first[r.actor] = min(first.get(r.actor, r.at), r.at)
+            seen[r.actor].add(r.variant)
     goals: defaultdict[str, list[datetime]] = defaultdict(list)
     for r in kept:
         if r.actor is not None and r.event_type == "custom" and r.event_name == goal:
             goals[r.actor].append(r.at)
-    counts: dict[str, list[int]] = {}
-    for actor, (at, _, variant) in exposed.items():
-        tally = counts.setdefault(variant, [0, 0])
-        tally[0] += 1
-        tally[1] += any(g > at for g in goals[actor])
-    out = {v: {"exposed": n, "converted": c, "rate": c / n} for v, (n, c) in counts.items()}
+    counts = {v: [0, 0] for variants in seen.values() for v in variants}
+    for actor, variants in seen.items():
+        if len(variants) == 1:
+            tally = counts[next(iter(variants))]
+            tally[0] += 1
+            tally[1] += any(g >= first[actor] for g in goals[actor])
+    out = {v: {"exposed": n, "converted": c, "rate": c / n if n else None}
+           for v, (n, c) in counts.items()}
     z = norm.ppf(0.975)
     base = out.get(control)
     for variant, row in out.items():
-        if base is None or variant == control:
+        if base is None or variant == control or not row["exposed"] or not base["exposed"]:
             row.update(lift=None, ci95_low=None, ci95_high=None)
             continue
         diff = row["rate"] - base["rate"]
@@ -212,21 +220,31 @@ def _clicks(rows: list[E], window: TimeRange, page: str, device: str) -> list[E]
 
 def heatmap(rows: list[E], window: TimeRange, page: str, device: str,
             cell: int) -> Counter[tuple[int, int]]:
+    """Clicks by the top-left corner of their cell; clicks off any page are in none."""
     return Counter((r.x // cell * cell, r.y // cell * cell)  # type: ignore[operator]
                    for r in _clicks(rows, window, page, device)
-                   if r.x is not None and r.y is not None)
+                   if r.x is not None and r.y is not None and 0 <= r.x < 10_000
+                   and 0 <= r.y < 1_000_000)
 
 
 def selectors(rows: list[E], window: TimeRange, page: str, device: str) -> dict[str, tuple[int, int]]:
-    """selector -> (clicks, rage clicks: at least the third on it in the session within 1 s)."""
-    runs: defaultdict[tuple[str | None, str], list[datetime]] = defaultdict(list)
+    """selector -> (clicks, rage clicks as PostHog's tracker counts them: a run of clicks of
+    one session (else one user) on the selector, each under 1 s and 30 px from the previous,
+    is one rage click once it holds 3)."""
+    runs: defaultdict[tuple[str | None, str | None, str], list[E]] = defaultdict(list)
     for r in _clicks(rows, window, page, device):
         if r.selector is not None:
-            runs[(r.session_id, r.selector)].append(r.at)  # rows come in order
+            lone = r.actor if r.session_id is None else None
+            runs[(r.session_id, lone, r.selector)].append(r)  # rows come in order
     out: dict[str, list[int]] = {}
-    for (_, selector), times in runs.items():
+    for (_, _, selector), clicks in runs.items():
         tally = out.setdefault(selector, [0, 0])
-        tally[0] += len(times)
-        tally[1] += sum(1 for i in range(2, len(times))
-                        if times[i] - times[i - 2] <= timedelta(seconds=1))
+        tally[0] += len(clicks)
+        length = 0
+        for before, click in zip([None, *clicks], clicks):
+            near = before is not None and click.at - before.at < timedelta(seconds=1) and (
+                None in (click.x, click.y, before.x, before.y)
+                or abs(click.x - before.x) + abs(click.y - before.y) < 30)  # type: ignore[operator]
+            length = length + 1 if near else 1
+            tally[1] += length == 3  # the run became a rage click
     return {s: (c, r) for s, (c, r) in out.items()}
