@@ -13,38 +13,31 @@ the simulator's own truth, and its API comparison skips until the endpoint exist
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from scipy.stats import norm
 
-from userflow.analytics.args import Args
-from userflow.api.endpoints import ENDPOINTS
-
 from . import dashboard_reference as ref
-from .analytics_support import ask
+from .dashboard_cases import Case, World, assert_rows, evaluate, same
 from .dashboard_support import (
     DATASOURCE_UID,
     POSTGRES,
     Row,
-    Tenant,
     dashboards_connection,
     load_tenants,
     options,
     panels,
     postgres_dashboards,
     queries,
-    render,
     resolve,
     run,
     simulated_week_start,
 )
-from .grafana import TimeRange
+from .grafana import render
 
 pytestmark = pytest.mark.services
 
@@ -63,20 +56,6 @@ COMPARED = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class World:
-    admin_url: str
-    start: datetime
-    tenants: dict[str, Tenant]
-    events: dict[str, list[ref.E]]  # by company id
-
-    def window(self, name: str) -> TimeRange:
-        if name == "week":
-            return TimeRange(self.start, self.start + timedelta(days=8))
-        return TimeRange(self.start + timedelta(days=2, hours=6),
-                         self.start + timedelta(days=5, hours=18))
-
-
 @pytest.fixture(scope="module")
 def world(database_url: str) -> World:
     start = simulated_week_start()
@@ -85,87 +64,10 @@ def world(database_url: str) -> World:
                  {t.company_id: ref.events_of(database_url, t.company_id) for t in tenants.values()})
 
 
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One tenant and range: every panel's rows, the variables they ran with, the API."""
-
-    world: World
-    tenant: Tenant
-    window: TimeRange
-    values: dict[str, dict[str, str]]  # dashboard uid -> variable -> value
-    rows: dict[tuple[str, str], list[Row]]  # (panel title, refId) -> rows
-
-    def panel(self, title: str, ref_id: str = "A") -> list[Row]:
-        return self.rows[(title, ref_id)]
-
-    def var(self, d: Mapping[str, Any], name: str) -> str:
-        return self.values[d["uid"]][name]
-
-    @property
-    def events(self) -> list[ref.E]:
-        return self.world.events[self.tenant.company_id]
-
-    def api(self, path: str, **params: str | list[str]) -> dict[str, Any]:
-        """The query API's answer (as a dict) for this tenant and range."""
-        return api(self, path, dict(params))
-
-    def api_body(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return api(self, path, body, post=True)
-
-
-def endpoint(path: str) -> Any:
-    found = [e for e in ENDPOINTS if e.path == path]
-    if not found:
-        pytest.skip(f"{path} is not an endpoint yet: its module is still being written")
-    return found[0]
-
-
-def api(case: Case, path: str, params: dict[str, Any], post: bool = False) -> dict[str, Any]:
-    e = endpoint(path)
-    span = {"from": case.window.start.isoformat(), "to": case.window.end.isoformat()}
-    if post:
-        built = e.build(e.from_body({**span, **params}))
-    else:
-        query = {k: v if isinstance(v, list) else [v] for k, v in {**span, **params}.items()}
-        built = e.build(e.from_args(Args(query)))
-    answer = ask(case.world.admin_url, case.tenant.read_key, built)
-    return dataclasses.asdict(answer.result)
-
-
-def evaluate(world: World, slug: str, window: TimeRange,
-             chosen: Mapping[str, str] | None = None) -> Case:
-    tenant = world.tenants[slug]
-    values, rows = {}, {}
-    with dashboards_connection(world.admin_url) as conn:
-        for uid, d in DASHBOARDS.items():
-            values[uid] = resolve(conn, d, window, {"tenant": tenant.company_id, **(chosen or {})})
-            for q in queries(d):
-                if q.title:
-                    rows[(q.title, q.ref)] = run(conn, render(q.sql, values[uid], window))
-    return Case(world, tenant, window, values, rows)
-
-
 @pytest.fixture(scope="module", params=CASES, ids=[f"{t}-{w}" for t, w in CASES])
 def case(request: pytest.FixtureRequest, world: World) -> Case:
     slug, window = request.param
-    return evaluate(world, slug, world.window(window))
-
-
-def same(got: Any, want: Any) -> bool:
-    """Equal, floats to 1e-9 (relative): the same SQL in another statement may sum in another order."""
-    if isinstance(want, float) or isinstance(got, float):
-        return got is not None and want is not None and math.isclose(got, want, rel_tol=1e-9,
-                                                                      abs_tol=1e-9)
-    return bool(got == want)
-
-
-def assert_rows(got: list[Row], want: list[Mapping[str, Any]], where: str) -> None:
-    assert len(got) == len(want), f"{where}: {len(got)} rows, the API has {len(want)}"
-    for g, w in zip(got, want, strict=True):
-        common = set(g) & set(w)
-        assert common, f"{where}: no column in common with the API's fields"
-        wrong = {k: (g[k], w[k]) for k in common if not same(g[k], w[k])}
-        assert not wrong, f"{where}: (panel, API) differ: {wrong}\n{g}\n{w}"
+    return evaluate(world, DASHBOARDS, slug, world.window(window))
 
 
 # --- every query ------------------------------------------------------------------------------
@@ -227,7 +129,7 @@ def test_each_panel_of_one_tenant_shows_that_tenant_only(world: World) -> None:
     """The tenant variable decides: the blog's panels differ from the shop's, and with a
     company that does not exist every total is zero."""
     week = world.window("week")
-    shop, blog = evaluate(world, "shop", week), evaluate(world, "blog", week)
+    shop, blog = evaluate(world, DASHBOARDS, "shop", week), evaluate(world, DASHBOARDS, "blog", week)
     for title in ("Events", "Users", "Sessions"):
         assert shop.panel(title) != blog.panel(title), title
     nobody = "00000000-0000-4000-8000-000000000000"
@@ -272,7 +174,7 @@ def test_conversion_rate_is_sessions_with_the_goal_over_sessions(case: Case) -> 
 def test_the_series_is_the_overview_s(world: World, bucket: str) -> None:
     """Events and users per bucket (actor_hour_rollup) and sessions per bucket of their first
     event: the overview's series, less its empty buckets (Grafana leaves those out)."""
-    case = evaluate(world, "shop", world.window("midweek"), {"bucket": bucket})
+    case = evaluate(world, DASHBOARDS, "shop", world.window("midweek"), {"bucket": bucket})
     interval = {"1d": "day", "1h": "hour"}[bucket]
     series = case.api("/v1/analytics/overview", interval=interval)["series"]
     title = "Events, users and sessions over time"
@@ -350,7 +252,7 @@ def retention_cells(rows: list[Row]) -> dict[tuple[str, int], int]:
 @pytest.mark.parametrize("interval", ["day", "week"])
 def test_retention_follows_the_definition(world: World, interval: str) -> None:
     for slug, name in (("shop", "week"), ("shop", "midweek")):
-        case = evaluate(world, slug, world.window(name), {"retention": interval})
+        case = evaluate(world, DASHBOARDS, slug, world.window(name), {"retention": interval})
         got = retention_cells(case.panel("Retention by cohort"))
         assert got == ref.retention(case.events, case.window, interval)
         # Period 0 is every cohort's size; together they are the range's new users.
