@@ -1,4 +1,4 @@
-.PHONY: demo test test-unit services services-down migrate stop bench bench-queries venv clean
+.PHONY: demo test test-unit services services-down migrate stop bench bench-queries venv clean dashboards
 
 PYTHON ?= python3
 VENV := .venv
@@ -43,6 +43,11 @@ test: venv services
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit -q
+
+# The chart's copy of the Grafana dashboards (deploy/helm/userflow/files/dashboards/)
+# made equal to dashboards/, their one source; run after editing a dashboard.
+dashboards:
+	bash scripts/sync-dashboards.sh
 
 bench: venv services migrate
 	. .local/env && $(BIN)/python -m bench.run

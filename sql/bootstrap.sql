@@ -1,4 +1,5 @@
--- The PostgreSQL roles UserFlow's processes log in as, one each (DESIGN: least privilege).
+-- The PostgreSQL roles UserFlow's processes (and Grafana) log in as, one each (DESIGN: least
+-- privilege).
 --
 -- Run by a superuser, in the UserFlow database, before `userflow migrate`:
 -- `userflow db bootstrap` does (and sets the passwords from UF_ROLE_PASSWORD_*),
@@ -13,16 +14,20 @@
 --   userflow_ingest    reads companies and key hashes
 --   userflow_operator  manages companies and keys (`userflow tenant`, the operator)
 --   userflow_reader    reads events (the query API, the MCP server)
+--   userflow_dashboards reads every tenant's events and rollups: Grafana's data
+--                      source (the platform team's dashboards, a tenant variable);
+--                      no process logs in as it
 --
--- The migrations grant each its privileges (sql/009_roles.sql). None of them is
--- a superuser, may create roles or databases, or bypass row-level security.
+-- The migrations grant each its privileges (sql/009_roles.sql, sql/014_dashboards.sql).
+-- None of them is a superuser, may create roles or databases, or bypass row-level
+-- security.
 
 DO $$
 DECLARE
     role text;
 BEGIN
     FOREACH role IN ARRAY ARRAY['userflow_migrator', 'userflow_consumer', 'userflow_ingest',
-                                'userflow_operator', 'userflow_reader'] LOOP
+                                'userflow_operator', 'userflow_reader', 'userflow_dashboards'] LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role) THEN
             EXECUTE format('CREATE ROLE %I LOGIN', role);
         END IF;
@@ -31,6 +36,11 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- Grafana's queries (the dashboards' panels, any range a person picks) are bounded and
+-- read-only whatever a panel's SQL says.
+ALTER ROLE userflow_dashboards SET statement_timeout = '60s';
+ALTER ROLE userflow_dashboards SET default_transaction_read_only = on;
 
 -- The migrator owns the database, and so (PostgreSQL 15) its public schema.
 -- An install whose migrations ran as a superuser hands its objects over, so
@@ -76,7 +86,7 @@ DO $$
 BEGIN
     EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO userflow_consumer, userflow_ingest,'
-                   ' userflow_operator, userflow_reader', current_database());
+                   ' userflow_operator, userflow_reader, userflow_dashboards', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO userflow_consumer', current_database());
 END;
 $$;

@@ -49,7 +49,10 @@ helm upgrade --install kps kube-prometheus-stack \
   --set alertmanager.enabled=false \
   --set prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false \
   --set prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false \
-  --set grafana.sidecar.dashboards.searchNamespace=ALL --wait
+  --set grafana.sidecar.dashboards.searchNamespace=ALL \
+  --set grafana.envValueFrom.USERFLOW_DASHBOARDS_PASSWORD.secretKeyRef.name=userflow-grafana-datasource \
+  --set grafana.envValueFrom.USERFLOW_DASHBOARDS_PASSWORD.secretKeyRef.key=USERFLOW_DASHBOARDS_PASSWORD \
+  --set grafana.envValueFrom.USERFLOW_DASHBOARDS_PASSWORD.secretKeyRef.optional=true --wait
 
 # Extra chart flags; expanded as ${a[@]+"${a[@]}"} because bash < 4.4 (macOS's
 # /bin/bash 3.2) treats an empty array as unset under `set -u`.
@@ -67,10 +70,14 @@ docker build -t userflow-postgres:15 deploy/helm/userflow/images/postgres
 kind load docker-image --name "$CLUSTER" "userflow:$TAG" userflow-postgres:15
 
 step "6. helm install userflow (the migration Job runs once PostgreSQL answers)"
+# The dashboards, their data source and its password Secret go where Grafana runs.
 helm upgrade --install userflow deploy/helm/userflow --namespace "$NAMESPACE" --create-namespace \
   --set image.tag="$TAG" --set image.pullPolicy=Never \
   --set postgresql.statefulset.image.pullPolicy=Never \
+  --set metrics.dashboards.namespace=monitoring \
   ${chart_args[@]+"${chart_args[@]}"} --timeout 20m
+# Grafana started before that Secret existed: it reads the password at start.
+kubectl -n monitoring rollout restart deployment/kps-grafana
 
 step "7. waiting for Kafka and the UserFlow Deployments"
 kubectl -n "$NAMESPACE" wait kafka --all --for=condition=Ready --timeout=15m
@@ -91,5 +98,6 @@ Send an event through the ingress:
   curl -u '$key:' -H 'Content-Type: application/json' http://localhost/v1/track \\
     -d '{"userId":"42","event":"click","properties":{"selector":"#buy"},"context":{"sessionId":"s-1","page":{"url":"https://shop.acme.example/"}}}'
 
-Grafana: kubectl -n monitoring port-forward svc/kps-grafana 3000:80  (dashboard "UserFlow / Pipeline throughput")
+Grafana: kubectl -n monitoring port-forward svc/kps-grafana 3000:80  (dashboards "UserFlow / Pipeline
+throughput", "UserFlow / Product overview", "UserFlow / UX deep dive"; pick the tenant acme)
 MSG

@@ -45,7 +45,7 @@ def db_bootstrap(
 ) -> None:
     """Create or update the processes' PostgreSQL roles (sql/bootstrap.sql); run before migrate.
 
-    Each role's password comes from UF_ROLE_PASSWORD_<MIGRATOR|CONSUMER|INGEST|OPERATOR|READER>
+    Each role's password comes from UF_ROLE_PASSWORD_<MIGRATOR|CONSUMER|INGEST|OPERATOR|READER|DASHBOARDS>
     when set.
     """
     from userflow.store import bootstrap

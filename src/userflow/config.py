@@ -106,6 +106,8 @@ class Settings:
     role_password_ingest: str = ""
     role_password_operator: str = ""
     role_password_reader: str = ""
+    # Grafana's data source (no process logs in as it; sql/014_dashboards.sql).
+    role_password_dashboards: str = ""
 
     def database_url_for(self, role: Role) -> str:
         """The URL of the role a process of this kind logs in as (database_url if it has none)."""

@@ -2,6 +2,7 @@
 
 The database is made as production makes one (sql/bootstrap.sql by a superuser, the
 migrations by userflow_migrator); each test connects as a role, as the process does.
+Grafana's role (userflow_dashboards) is no process's but is held to the same rules.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from userflow.store import tenants
+from userflow.store import bootstrap, tenants
 
 from .conftest import make_tenant
 from .stack import ROLE_OF, as_role
 
 pytestmark = pytest.mark.services
 
-ROLES = sorted(ROLE_OF.values())
+# Every login role sql/bootstrap.sql makes: the processes' and Grafana's.
+ROLES = sorted(bootstrap.ROLES.values())
+DASHBOARDS = bootstrap.ROLES["dashboards"]
 
 
 @pytest.fixture
@@ -115,6 +118,38 @@ def test_the_reader_only_reads(database_url: str, company: str) -> None:
         refused(conn, "UPDATE company SET name = 'x'")
         refused(conn, "CREATE TEMP TABLE scratch (x int)")
         refused(conn, "SELECT userflow_ensure_partition(current_date + 101)")
+
+
+def test_the_dashboards_role_reads_every_tenant_but_no_keys_and_writes_nothing(
+        database_url: str, company: str) -> None:
+    other = str(make_tenant(database_url, "Roles Other").company_id)
+    with psycopg.connect(as_role(database_url, DASHBOARDS), autocommit=True) as conn:
+        # Every company's name and what the panels read, without a read key.
+        names = {r[0] for r in conn.execute("SELECT company_id::text FROM company")}
+        assert {company, other} <= names
+        conn.execute("SELECT slug, name FROM company")
+        for relation in ("events", "user_events", "user_agent", "text_value", "session_rollup",
+                         "session_page_rollup", "actor_hour_rollup", "mv_user_activity",
+                         "mv_daily_event_summary"):
+            conn.execute(f"SELECT count(*) FROM {relation}")
+        conn.execute("SELECT userflow_url_path('https://a.example/x?y'),"
+                     " userflow_url_host('https://a.example/')")
+        refused(conn, "SELECT key_hash FROM api_key")
+        refused(conn, "SELECT email, phone FROM company")
+        refused(conn, "SELECT count(*) FROM rollup_pending")
+        refused(conn, "SELECT count(*) FROM event_ledger")
+        refused(conn, "SELECT count(*) FROM tenant.events")
+        refused(conn, "SELECT userflow_refresh_rollups()")
+        refused(conn, "SELECT userflow_purge_company(%s)", company)
+        # Read-only by default (bootstrap), and without the privileges when it asks to write.
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("UPDATE company SET name = 'x'")
+        for write in ("UPDATE company SET name = 'x'", "INSERT INTO text_value (value) VALUES ('x')",
+                      "DELETE FROM user_events", "REFRESH MATERIALIZED VIEW mv_user_activity"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute("SET TRANSACTION READ WRITE")
+                conn.execute(write)
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("1min",)
 
 
 def test_the_migrator_owns_the_schema_but_not_the_server(database_url: str) -> None:

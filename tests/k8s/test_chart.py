@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from userflow.store import bootstrap
+
 from . import tools
 from .conftest import VALUE_SETS, VALUES_DIR, Render, api_versions_of, do_render
 
@@ -34,8 +36,10 @@ HOOK = "helm.sh/hook"
 ROLE_URL_ENV = {"migrate": "UF_MIGRATE_DATABASE_URL", "ingest": "UF_INGEST_DATABASE_URL",
                 "consumer": "UF_CONSUMER_DATABASE_URL", "operator": "UF_OPERATOR_DATABASE_URL",
                 "api": "UF_READER_DATABASE_URL", "mcp": "UF_READER_DATABASE_URL"}
-# The roles (sql/bootstrap.sql, userflow.store.bootstrap.ROLES), by their password's name.
-ROLES = ("migrator", "consumer", "ingest", "operator", "reader")
+# The login roles (sql/bootstrap.sql), by their password's name: the processes' and Grafana's.
+ROLES = tuple(bootstrap.ROLES)
+# The roles a component of the chart connects as (Grafana's is no component).
+COMPONENT_ROLES = tuple(r for r in ROLES if r != "dashboards")
 
 # The first test to ask for the tools may build them (a few minutes, once per machine).
 pytestmark = pytest.mark.timeout(1800)
@@ -413,8 +417,8 @@ def test_names_are_unique_and_valid(name: str, renders: dict[str, Render]) -> No
 
 def test_defaults(renders: dict[str, Render], k8s_tools: tools.Tools, tmp_path: Path) -> None:
     """What a kind cluster gets: ingest behind nginx with an HPA, a CPU-scaled consumer, the
-    operator, Strimzi Kafka, PostgreSQL with pg_cron, monitoring objects; no query API or MCP
-    server (their `userflow api` / `userflow mcp` commands are not in the image yet)."""
+    query API, the operator, Strimzi Kafka, PostgreSQL with pg_cron, monitoring objects; no MCP
+    server (its `userflow mcp` command is not in the image yet)."""
     render = renders["defaults"]
     ingest = render.named("Deployment", "-ingest")
     assert ingest is not None
@@ -433,18 +437,48 @@ def test_defaults(renders: dict[str, Render], k8s_tools: tools.Tools, tmp_path: 
     assert {h["spec"]["scaleTargetRef"]["name"] for h in render.kind("HorizontalPodAutoscaler")} == {
         ingest["metadata"]["name"], render.named("Deployment", "-consumer")["metadata"]["name"]}
     assert not render.kind("ScaledObject") and not render.kind("HTTPRoute")
-    for off in ("-api", "-mcp"):
-        assert render.named("Deployment", off) is None and render.named("Service", off) is None
+    assert render.named("Deployment", "-api") is not None and render.named("Service", "-api") is not None
+    assert render.named("Deployment", "-mcp") is None and render.named("Service", "-mcp") is None
     notes = render_notes(k8s_tools, "defaults", tmp_path)
     assert "kubectl apply -f deploy/kind/sample-company.yaml" in notes
     assert "kubectl -n <company namespace> get secret" in notes
-    assert "Query API" not in notes and "MCP server" not in notes and "port-forward" not in notes
-    assert len(render.kind("ServiceMonitor")) == 1 and len(render.kind("PodMonitor")) == 1
+    assert "Query API" in notes and "MCP server" not in notes
+    assert len(render.kind("ServiceMonitor")) == 2 and len(render.kind("PodMonitor")) == 1
+
+
+def test_the_query_api_by_default(renders: dict[str, Render], k8s_tools: tools.Tools) -> None:
+    """`userflow api --workers N` as userflow_reader, probed on /healthz and /readyz, its
+    /metrics on a port of its own (UF_API_METRICS_PORT) that the ServiceMonitor scrapes."""
+    render = renders["defaults"]
+    deployment = render.named("Deployment", "-api")
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["args"] == ["api", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    env = env_of(container)
+    assert env["UF_API_METRICS_PORT"]["value"] == "9100"
+    assert "UF_READER_DATABASE_URL" in env
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "metrics": 9100}
+    multiproc = env["PROMETHEUS_MULTIPROC_DIR"]["value"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == multiproc)
+    assert "emptyDir" in next(v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"])
+    service = render.named("Service", "-api")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", 8000, "http"), ("metrics", 9100, "metrics")]
+    monitor = render.named("ServiceMonitor", "-api")
+    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    # The metrics port must differ from the HTTP port.
+    cmd = [str(k8s_tools.helm), "template", "uf", str(CHART), "--kube-version", tools.KUBE_VERSION,
+           "--set", "api.metricsPort=8000"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "api.metricsPort must not be the HTTP port" in done.stderr
 
 
 def test_query_api_and_mcp_server_when_enabled(renders: dict[str, Render], k8s_tools: tools.Tools,
                                                tmp_path: Path) -> None:
-    """Off by default, the templates stay ready: with both on (`everything`) each is a Deployment
+    """With both on (`everything`; the MCP server is off by default) each is a Deployment
     running its subcommand, a Service, a PDB (two replicas) and a NetworkPolicy, and NOTES
     says how to reach it."""
     render = renders["everything"]
@@ -514,27 +548,6 @@ def test_monitors_need_the_prometheus_operator(renders: dict[str, Render]) -> No
     assert not renders["no-prometheus-operator"].kind("PodMonitor")
     # The dashboards need no operator: the Grafana sidecar reads ConfigMaps.
     assert renders["no-prometheus-operator"].kind("ConfigMap")
-
-
-def test_dashboards(renders: dict[str, Render]) -> None:
-    """Each files/dashboards/*.json is a ConfigMap for the Grafana sidecar, and every metric it
-    queries is one the code exports."""
-    files = sorted((CHART / "files" / "dashboards").glob("*.json"))
-    assert files
-    maps = [c for c in renders["defaults"].kind("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    assert sorted(k for c in maps for k in c["data"]) == [f.name for f in files]
-    source = "\n".join(p.read_text() for p in (ROOT / "src" / "userflow").rglob("*.py"))
-    for cm in maps:
-        for text in cm["data"].values():
-            dashboard = json.loads(text)
-            assert dashboard["uid"] and dashboard["panels"]
-            exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-            assert exprs
-            for metric in set(re.findall(r"userflow_[a-z_]+", " ".join(exprs))):
-                base = re.sub(r"_(total|bucket|sum|count)$", "", metric)
-                assert f'"{base}' in source, f"{metric} is not exported by src/userflow"
-    assert renders["everything"].kind("ConfigMap")[0]["metadata"]["namespace"] == "monitoring"
-    assert not renders["minimal"].kind("ConfigMap")
 
 
 def test_gateway_api_route(renders: dict[str, Render]) -> None:
@@ -608,7 +621,8 @@ def test_postgresql_statefulset_with_pg_cron(renders: dict[str, Render]) -> None
     assert secret["stringData"]["url"].startswith("postgresql://userflow:")
     assert secret["stringData"]["url"].endswith(f"@{sts['metadata']['name']}:5432/userflow")
     roles = render.named("Secret", "-postgresql-roles")
-    assert len(render.kind("Secret")) == 2
+    # the superuser's, the roles', and Grafana's copy of the dashboards role's password
+    assert len(render.kind("Secret")) == 3 and render.named("Secret", "-grafana-datasource")
     ingest = render.named("Deployment", "-ingest")
     assert env_of(pod_spec(ingest)["containers"][0])["UF_INGEST_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": roles["metadata"]["name"], "key": "ingest-url"}
@@ -619,8 +633,10 @@ def test_postgresql_statefulset_with_pg_cron(renders: dict[str, Render]) -> None
 def test_postgresql_cloudnativepg(renders: dict[str, Render]) -> None:
     render = renders["cloudnativepg"]
     assert not render.kind("StatefulSet")
-    # only the managed roles' passwords: CNPG makes the owner's (`-app`) itself
-    assert {s["type"] for s in render.kind("Secret")} == {"kubernetes.io/basic-auth"}
+    # only the managed roles' passwords (and Grafana's copy of one): CNPG makes the owner's
+    # (`-app`) itself
+    assert {s["type"] for s in render.kind("Secret")
+            if not s["metadata"]["name"].endswith("-grafana-datasource")} == {"kubernetes.io/basic-auth"}
     (cluster,) = render.kind("Cluster")
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     assert cluster["spec"]["postgresql"]["shared_preload_libraries"] == ["pg_cron"]

@@ -1,9 +1,10 @@
 """Least privilege in PostgreSQL (DESIGN.md invariant 5), as the chart wires it.
 
-Five login roles, none a superuser: userflow_migrator (owns the schema; the migrate
-Job), userflow_consumer, userflow_ingest, userflow_operator and userflow_reader (query
-API and MCP server). Each component gets exactly its own role's URL variable; the
-superuser's password reaches only the PostgreSQL server and `userflow db bootstrap`.
+Six login roles, none a superuser: userflow_migrator (owns the schema; the migrate
+Job), userflow_consumer, userflow_ingest, userflow_operator, userflow_reader (query
+API and MCP server) and userflow_dashboards (Grafana's data source, no component's).
+Each component gets exactly its own role's URL variable; the superuser's password
+reaches only the PostgreSQL server and `userflow db bootstrap`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import yaml
 
 from . import tools
 from .conftest import VALUE_SETS, VALUES_DIR, Render, api_versions_of, do_render
-from .test_chart import HOOK, ROLE_URL_ENV, ROLES, WORKLOAD_KINDS, containers, env_of, pod_spec
+from .test_chart import (
+    COMPONENT_ROLES,
+    HOOK,
+    ROLE_URL_ENV,
+    ROLES,
+    WORKLOAD_KINDS,
+    containers,
+    env_of,
+    pod_spec,
+)
 
 COMPONENT_ROLE = {"migrate": "migrator", "ingest": "ingest", "consumer": "consumer",
                   "operator": "operator", "api": "reader", "mcp": "reader"}
@@ -204,7 +214,8 @@ def test_statefulset_existing_secrets(k8s_tools: tools.Tools, render_dir: Path) 
     """existingSecret (superuser: password, url) and roles.existingSecret (<role>-password,
     <role>-url): nothing generated, every reference points at them."""
     render = render_with(k8s_tools, render_dir, "everything", "existing-secrets", [
-        "postgresql.statefulset.existingSecret=pg-admin", "postgresql.statefulset.roles.existingSecret=pg-roles"])
+        "postgresql.statefulset.existingSecret=pg-admin", "postgresql.statefulset.roles.existingSecret=pg-roles",
+        "metrics.dashboards.datasource.existingSecret=grafana-pg"])
     assert not render.kind("Secret")
     (sts,) = render.kind("StatefulSet")
     assert env_of(pod_spec(sts)["containers"][0])["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
@@ -219,13 +230,19 @@ def test_statefulset_existing_secrets(k8s_tools: tools.Tools, render_dir: Path) 
     # the superuser's Secret alone given: the roles' Secret is still generated
     render = render_with(k8s_tools, render_dir, "defaults", "existing-admin",
                          ["postgresql.statefulset.existingSecret=pg-admin"])
-    assert [s["metadata"]["name"] for s in render.kind("Secret")] == ["uf-userflow-postgresql-roles"]
+    assert sorted(s["metadata"]["name"] for s in render.kind("Secret")) == [
+        "uf-userflow-grafana-datasource", "uf-userflow-postgresql-roles"]
+    # roles given but Grafana's copy of the password not: the chart cannot make one
+    cmd = [str(k8s_tools.helm), "template", "uf", str(tools.CHART), "--kube-version", tools.KUBE_VERSION,
+           "--set", "postgresql.statefulset.roles.existingSecret=pg-roles"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "metrics.dashboards.datasource.existingSecret" in done.stderr
 
 
 # --- cloudnativepg mode ---------------------------------------------------------------
 
 def test_cloudnativepg_managed_roles(renders: dict[str, Render]) -> None:
-    """The owner (postgresql.username) is the migrator; the four others are managed roles:
+    """The owner (postgresql.username) is the migrator; the five others are managed roles:
     login, no superuser, no createrole/createdb, no RLS bypass, each with a basic-auth
     Secret the chart generates, whose `uri` its component reads."""
     render = renders["cloudnativepg"]
@@ -246,7 +263,10 @@ def test_cloudnativepg_managed_roles(renders: dict[str, Render]) -> None:
         url = urlsplit(data["uri"])
         assert (url.username, unquote(url.password)) == (role_name, data["password"])
         assert (url.hostname, url.port, url.path) == (f"{name}-rw", 5432, "/userflow")
-    assert len(secrets) == len(managed)
+    assert len(secrets) == len(managed) + 1  # and Grafana's copy of the dashboards role's password
+    grafana = secrets.pop("uf-userflow-grafana-datasource")
+    assert grafana["stringData"] == {"USERFLOW_DASHBOARDS_PASSWORD": secrets[
+        managed["userflow_dashboards"]["passwordSecret"]["name"]]["stringData"]["password"]}
     for obj, component, container in app_containers(render):
         ref = env_of(container)[ROLE_URL_ENV[component]]["valueFrom"]["secretKeyRef"]
         role = COMPONENT_ROLE[component]
@@ -276,12 +296,12 @@ def test_external_secret_per_role(k8s_tools: tools.Tools, render_dir: Path) -> N
 
 def test_external_needs_a_secret_for_every_role(k8s_tools: tools.Tools, render_dir: Path) -> None:
     """Without the shared Secret every role needs its own; with all five, none is needed."""
-    all_five = [f"postgresql.external.roles.{r}.existingSecret=uf-{r}" for r in ROLES]
+    all_five = [f"postgresql.external.roles.{r}.existingSecret=uf-{r}" for r in COMPONENT_ROLES]
     render = render_with(k8s_tools, render_dir, "external", "all-roles",
                          ["postgresql.external.existingSecret=", "api.enabled=true", *all_five])
     names = {env_of(c)[ROLE_URL_ENV[comp]]["valueFrom"]["secretKeyRef"]["name"]
              for _, comp, c in app_containers(render)}
-    assert names == {f"uf-{r}" for r in ROLES}
+    assert names == {f"uf-{r}" for r in COMPONENT_ROLES}
     cmd = [str(k8s_tools.helm), "template", "uf", str(tools.CHART), "--kube-version", tools.KUBE_VERSION,
            "--values", str(VALUES_DIR / "external.yaml"), "--set", "postgresql.external.existingSecret=",
            *[a for s in all_five[:-1] for a in ("--set", s)]]

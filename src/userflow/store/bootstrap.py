@@ -1,4 +1,4 @@
-"""Making the PostgreSQL roles UserFlow's processes log in as (sql/bootstrap.sql), as a superuser.
+"""Making the login roles of UserFlow's processes and Grafana (sql/bootstrap.sql), as a superuser.
 
 `userflow db bootstrap` runs this before `userflow migrate`, on every install
 and upgrade; so do `make services` and the chart. Passwords are hashed here
@@ -17,13 +17,15 @@ from psycopg import sql
 
 from userflow.config import Settings
 
-# The processes' roles, by the name their password setting carries.
+# The login roles (the processes' and Grafana's data source's), by the name their
+# password setting carries.
 ROLES: Final = {
     "migrator": "userflow_migrator",
     "consumer": "userflow_consumer",
     "ingest": "userflow_ingest",
     "operator": "userflow_operator",
     "reader": "userflow_reader",
+    "dashboards": "userflow_dashboards",
 }
 
 

@@ -101,7 +101,7 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- default (include "userflow.postgresqlName" .) .Values.postgresql.statefulset.existingSecret }}
 {{- end }}
 
-{{/* The five roles' Secret (keys `<role>-password`, `<role>-url`): statefulset mode only. */}}
+{{/* The roles' Secret (keys `<role>-password`, `<role>-url`): statefulset mode only. */}}
 {{- define "userflow.postgresqlRolesSecretName" -}}
 {{- default (printf "%s-roles" (include "userflow.postgresqlName" .)) .Values.postgresql.statefulset.roles.existingSecret }}
 {{- end }}
@@ -109,9 +109,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{/* Database roles ------------------------------------------------------------ */}}
 
 {{/* The login roles of the least-privilege contract (DESIGN.md, invariant 5), none a
-     superuser: migrator (owns the schema), consumer, ingest, operator, reader. */}}
+     superuser: migrator (owns the schema), consumer, ingest, operator, reader, and
+     dashboards (Grafana's data source; no component of the chart logs in as it). */}}
 {{- define "userflow.dbRoles" -}}
-migrator consumer ingest operator reader
+migrator consumer ingest operator reader dashboards
 {{- end }}
 
 {{/* A role's PostgreSQL name; call with (dict "root" $ "role" "consumer"). In
@@ -261,4 +262,45 @@ annotations:
 
 {{- define "userflow.prometheusOperator" -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
+{{- end }}
+
+{{/* Grafana ---------------------------------------------------------------- */}}
+
+{{/* "true" when the chart ships the dashboards' PostgreSQL data source. */}}
+{{- define "userflow.grafanaDatasource" -}}
+{{- if and .Values.metrics.dashboards.enabled .Values.metrics.dashboards.datasource.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Grafana's namespace: where the dashboards, the data source and its Secret go. */}}
+{{- define "userflow.grafanaNamespace" -}}
+{{- default .Release.Namespace .Values.metrics.dashboards.namespace }}
+{{- end }}
+
+{{/* The Secret (in Grafana's namespace) whose key <passwordEnv> is userflow_dashboards'
+     password: the one given, or the chart's own. */}}
+{{- define "userflow.grafanaSecretName" -}}
+{{- default (printf "%s-grafana-datasource" (include "userflow.fullname" .)) .Values.metrics.dashboards.datasource.existingSecret }}
+{{- end }}
+
+{{/* The chart's copy of userflow_dashboards' password for Grafana, rendered where the
+     password is made (postgresql.yaml), so both hold the same; call with
+     (dict "root" $ "password" <the password>). */}}
+{{- define "userflow.grafanaSecret" -}}
+{{- $root := .root }}
+{{- $ds := $root.Values.metrics.dashboards.datasource }}
+{{- if and (include "userflow.grafanaDatasource" $root) (not $ds.existingSecret) }}
+---
+# userflow_dashboards' password, for Grafana's environment: the data source's file
+# (the ConfigMap beside this) reads it as ${{ $ds.passwordEnv }}. See the chart README, "Grafana".
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ include "userflow.grafanaSecretName" $root }}
+  namespace: {{ include "userflow.grafanaNamespace" $root }}
+  labels:
+    {{- include "userflow.labels" (dict "root" $root "component" "dashboards") | nindent 4 }}
+type: Opaque
+stringData:
+  {{ $ds.passwordEnv }}: {{ .password | quote }}
+{{- end }}
 {{- end }}

@@ -1,7 +1,10 @@
 {{/*
 A stateless HTTP Deployment + Service + PodDisruptionBudget (the query API and
 the MCP server). Call with (dict "root" $ "component" "api" "values" .Values.api
-"args" (list ...) "httpProbes" true|false).
+"args" (list ...) "httpProbes" true|false), and optionally "env" (a list of EnvVar
+objects), "metricsPort" (a port of its own for /metrics, named `metrics` in the pod
+and the Service; its gunicorn workers write their metrics to an emptyDir) and
+"annotations" (the pods').
 */}}
 {{- define "userflow.httpService" -}}
 {{- $root := .root }}
@@ -22,7 +25,7 @@ spec:
       {{- include "userflow.selectorLabels" $c | nindent 6 }}
   template:
     metadata:
-      {{- include "userflow.podMetadata" $c | nindent 6 }}
+      {{- include "userflow.podMetadata" (merge (dict "annotations" (default (dict) .annotations)) $c) | nindent 6 }}
     spec:
       serviceAccountName: {{ include "userflow.serviceAccountName" $root }}
       automountServiceAccountToken: false
@@ -35,10 +38,23 @@ spec:
             {{- toYaml .args | nindent 12 }}
           env:
             {{- include "userflow.env" $c | nindent 12 }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- if .metricsPort }}
+            # Every gunicorn worker writes its metrics here; /metrics sums them.
+            - name: PROMETHEUS_MULTIPROC_DIR
+              value: /var/run/userflow/metrics
+            {{- end }}
           ports:
             - name: http
               containerPort: {{ $v.port }}
               protocol: TCP
+            {{- with .metricsPort }}
+            - name: metrics
+              containerPort: {{ . }}
+              protocol: TCP
+            {{- end }}
           {{- if .httpProbes }}
           livenessProbe:
             httpGet: {path: /healthz, port: http}
@@ -62,9 +78,16 @@ spec:
             {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
           volumeMounts:
             - {name: tmp, mountPath: /tmp}
+            {{- if .metricsPort }}
+            - {name: metrics, mountPath: /var/run/userflow/metrics}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: {sizeLimit: 64Mi}
+        {{- if .metricsPort }}
+        - name: metrics
+          emptyDir: {medium: Memory, sizeLimit: 64Mi}
+        {{- end }}
 ---
 apiVersion: v1
 kind: Service
@@ -85,6 +108,13 @@ spec:
       port: {{ $v.service.port }}
       targetPort: http
       protocol: TCP
+    {{- with .metricsPort }}
+    # For the ServiceMonitor; nothing routes to it.
+    - name: metrics
+      port: {{ . }}
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
 {{- if gt (int $v.replicas) 1 }}
 ---
 apiVersion: policy/v1
