@@ -49,8 +49,9 @@ def daily(database_url: str):  # type: ignore[no-untyped-def]
         # u1: 2 Nov, back on the 3rd (twice) and the 5th.
         visit(c, at(2, 10), "u1"), visit(c, at(3, 10), "u1"), visit(c, at(3, 11), "u1"),
         visit(c, at(5, 10), "u1"),
-        # u2: 02:00 UTC on the 3rd is 21:00 on the 2nd in New York; back on the 4th.
-        visit(c, at(3, 2), "u2"), visit(c, at(4, 12), "u2"),
+        # u2: 02:00 UTC on the 3rd is 21:00 on the 2nd in New York; again at 10:00
+        # (05:00 in New York), back on the 4th.
+        visit(c, at(3, 2), "u2"), visit(c, at(3, 10), "u2"), visit(c, at(4, 12), "u2"),
         # u3: the 3rd, back on the 4th with a click.
         visit(c, at(3, 9), "u3"), visit(c, at(4, 9), "u3", "click", element_selector="#buy"),
         # u7: 18:15 and 18:45 UTC on the 3rd: 23:45 on the 3rd and 00:15 on the 4th in
@@ -90,7 +91,7 @@ def test_bots_are_in_cohorts_only_when_asked_for(database_url: str, daily) -> No
 def test_a_time_zone_moves_users_between_cohorts(database_url: str, daily) -> None:  # type: ignore[no-untyped-def]
     new_york = retention.Params(period.parse("2026-11-02", "2026-11-06", "America/New_York"))
     assert triangle(database_url, daily.read_key, new_york) == [
-        ("2026-11-02", 2, [2, 1, 1, 1]),  # u1, and u2 (21:00 on the 2nd), back on the 4th
+        ("2026-11-02", 2, [2, 2, 1, 1]),  # u1, and u2 (21:00 on the 2nd), both back on the 3rd
         ("2026-11-03", 2, [2, 1, 0]),  # u3, u7
         ("2026-11-04", 1, [1, 0]),  # u6
         ("2026-11-05", 1, [1]),  # u4; 12:00 UTC on the 6th is after `to` (05:00 UTC)
@@ -109,7 +110,8 @@ def test_a_time_zone_moves_users_between_cohorts(database_url: str, daily) -> No
 
 def test_a_first_event_in_the_hour_before_a_mid_hour_from_keeps_the_user_out(
         database_url: str, daily) -> None:  # type: ignore[no-untyped-def]
-    # u2's first event (02:00) is before `from` (02:30) but in the same UTC hour.
+    # u2's first event (02:00) is before `from` (02:30) but in the same UTC hour; its
+    # next (10:00) is in the range, and does not make u2 new.
     p = retention.Params(period.parse("2026-11-03T02:30:00Z", "2026-11-06"))
     assert triangle(database_url, daily.read_key, p) == [
         ("2026-11-03", 2, [2, 1, 0]),  # u3, u7: a partial first cohort
@@ -123,10 +125,13 @@ def test_filters_choose_the_events_that_count(database_url: str, daily) -> None:
     p = retention.Params(period.parse("2026-11-02", "2026-11-06"),
                          filters=Filters(event_type=("page_view",)))
     assert triangle(database_url, daily.read_key, p)[1] == ("2026-11-03", 3, [3, 1, 0])
-    # Nobody first came with a click: every cohort is empty.
+    # Nobody clicked in their first day: every cohort is empty, and u3's click on
+    # the 4th is no return of a user outside the cohort.
     clicks = retention.Params(period.parse("2026-11-02", "2026-11-06"),
                               filters=Filters(event_type=("click",)))
-    assert [c[1] for c in triangle(database_url, daily.read_key, clicks)] == [0, 0, 0, 0]
+    assert triangle(database_url, daily.read_key, clicks) == [
+        ("2026-11-02", 0, [0, 0, 0, 0]), ("2026-11-03", 0, [0, 0, 0]),
+        ("2026-11-04", 0, [0, 0]), ("2026-11-05", 0, [0])]
 
 
 @pytest.fixture(scope="module")
