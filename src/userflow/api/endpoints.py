@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from userflow.analytics import breakdown, overview, pages, sessions
+from userflow.analytics import adoption, experiments, retention
 from userflow.analytics import bots, heatmap, realtime, timeline
 from userflow.analytics.args import Args
 from userflow.analytics.query import Query
@@ -57,4 +58,19 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
                                        ("include_bots", "Bots' events too (default false)"))),
     Endpoint("/v1/analytics/bots", "Share of events and sessions from bots, and the top bot "
              "agents", bots.build, bots.from_args),
+    Endpoint("/v1/analytics/retention", "Retention: cohorts by first day or ISO week, and their "
+             "returns", retention.build, retention.from_args,
+             parameters=(("interval", "day (default) or week (ISO, from Monday)"),
+                         ("periods", "Entries of each cohort's retained, n0 included: default "
+                          "31 days (at most 92) or 12 weeks (at most 53)"))),
+    Endpoint("/v1/analytics/experiments/{experiment_id}", "An A/B test: exposed, converted, lift, "
+             "p-value and interval per variant, sample-ratio mismatch", experiments.build,
+             experiments.from_args,
+             parameters=(("goal_event_type", "Required: the goal's event type"),
+                         ("goal_page", "The goal's page path, exactly"),
+                         ("goal_event_name", "The goal's event name"),
+                         ("control", "The control variant (default control)"))),
+    Endpoint("/v1/analytics/adoption", "A feature's adoption, time to first use, DAU, WAU, MAU, "
+             "stickiness", adoption.build, adoption.from_args,
+             parameters=(("feature", "Required: an event name or an element selector"),)),
 )
