@@ -59,6 +59,10 @@ def app(database_url: str):  # type: ignore[no-untyped-def]
         # p9: only on the 5th, after `to`; a bot that exports.
         seen(c, at(5, 12), "p9"), export(c, at(5, 12, 5), "p9"),
         export(c, at(2, 10), "bot", agent=BOT),
+        # Only before the range, at the edges of the trailing windows of the 2nd:
+        # 29 and 30 days before it (in and out of its 30 days), 6 and 7 (its 7 days).
+        seen(c, at(4, 12, month=10), "p10"), seen(c, at(3, 12, month=10), "p11"),
+        seen(c, at(27, 12, month=10), "p12"), seen(c, at(26, 12, month=10), "p13"),
     ])
     refresh(database_url)
     return made
@@ -83,11 +87,11 @@ def test_adoption_as_worked_by_hand(database_url: str, app) -> None:  # type: ig
     # New adopters p3 and p6: 88,200 and 30 s, the mean of the two (p8 is not new).
     assert got.median_time_to_first_use_s == pytest.approx(44115)
     # Days 2, 3, 4 Nov: active 4 (p1 p2 p3 p8), 3 (p1 p3 p4), 4 (p2 p5 p6 p7);
-    # in the 7 days to each: 4, 5 (+p4), 8 (+p5 p6 p7); in the 30 days: 5 (with p5's
-    # 25 Oct), 6, 8.
-    assert (got.dau, got.wau, got.mau) == (pytest.approx(11 / 3), pytest.approx(17 / 3),
-                                          pytest.approx(19 / 3))
-    assert got.stickiness == pytest.approx(11 / 19)
+    # in the 7 days to each: 5 (p1 p2 p3 p8 p12), 5 (+p4 -p12), 8 (p1-p8);
+    # in the 30 days: 8 (p1 p2 p3 p5 p8 p10 p12 p13), 8 (+p4 -p10), 10 (p1-p8 p12 p13).
+    assert (got.dau, got.wau, got.mau) == (pytest.approx(11 / 3), pytest.approx(18 / 3),
+                                          pytest.approx(26 / 3))
+    assert got.stickiness == pytest.approx(11 / 26)
     with_bots = figures(database_url, app.read_key, adoption.Params(
         p.period, FEATURE, Filters(include_bots=True)))
     assert (with_bots.active_users, with_bots.adopters) == (9, 5)
@@ -103,9 +107,10 @@ def test_a_time_zone_moves_the_days(database_url: str, app) -> None:  # type: ig
         period.parse("2026-11-02", "2026-11-05", "America/New_York"), FEATURE))
     assert (got.active_users, got.adopters) == (7, 3)
     assert got.median_time_to_first_use_s == pytest.approx(44115)
-    assert (got.dau, got.wau, got.mau) == (pytest.approx(10 / 3), pytest.approx(17 / 3),
-                                          pytest.approx(19 / 3))
-    assert got.stickiness == pytest.approx(10 / 19)
+    # Days: 3 (p1 p2 p3), 3 (p1 p3 p4), 4; p8's day is 1 Nov there.
+    assert (got.dau, got.wau, got.mau) == (pytest.approx(10 / 3), pytest.approx(18 / 3),
+                                          pytest.approx(26 / 3))
+    assert got.stickiness == pytest.approx(10 / 26)
 
 
 def test_filters_choose_the_events_that_count(database_url: str, app) -> None:  # type: ignore[no-untyped-def]
@@ -116,11 +121,11 @@ def test_filters_choose_the_events_that_count(database_url: str, app) -> None:  
     # Page views only: p8 viewed nothing in the range, nobody used the feature by one.
     assert (got.active_users, got.adopters, got.adoption_rate) == (7, 0, 0.0)
     assert got.median_time_to_first_use_s is None
-    # Days: 3 (p1 p2 p3), 1 (p4), 4 (p2 p5 p6 p7); 7 days: 4 (p8's 1 Nov), 5, 8;
-    # 30 days: 4 (p5's 25 Oct was an export), 5, 8.
-    assert (got.dau, got.wau, got.mau) == (pytest.approx(8 / 3), pytest.approx(17 / 3),
-                                          pytest.approx(17 / 3))
-    assert got.stickiness == pytest.approx(8 / 17)
+    # Days: 3 (p1 p2 p3), 1 (p4), 4 (p2 p5 p6 p7); 7 days: 5 (p8's 1 Nov, p12), 5, 8;
+    # 30 days: 7 (p5's 25 Oct was an export), 7, 10.
+    assert (got.dau, got.wau, got.mau) == (pytest.approx(8 / 3), pytest.approx(18 / 3),
+                                          pytest.approx(24 / 3))
+    assert got.stickiness == pytest.approx(1 / 3)
 
 
 def test_a_quiet_range_is_all_zero(database_url: str, app) -> None:  # type: ignore[no-untyped-def]
