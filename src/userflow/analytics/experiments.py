@@ -114,44 +114,44 @@ def from_args(a: Args) -> Params:
 
 
 def build(p: Params) -> Query[Result]:
-    exposures = filters.on_events(p.filters, Where(params={
+    params: dict[str, object] = {
         "experiment": p.experiment_id, "start": p.period.start, "end": p.period.end,
-        "goal_event_type": p.goal_event_type, "limit": MAX_VARIANTS + 1}))
-    exposures.add("e.experiment_id = %(experiment)s AND e.variant IS NOT NULL"
-                  " AND e.actor IS NOT NULL"
-                  " AND e.event_timestamp >= %(start)s AND e.event_timestamp < %(end)s")
-    goal = Where()
-    if not p.filters.include_bots:
-        goal.add("NOT g.is_bot")
+        "goal_event_type": p.goal_event_type, "limit": MAX_VARIANTS + 1}
+    exposure = filters.on_events(p.filters, Where(params=params))
+    exposure.add("e.experiment_id = %(experiment)s AND e.variant IS NOT NULL")
+    goal = Where(params=params)
+    goal.add("e.event_type::text = %(goal_event_type)s")
     if p.goal_page is not None:
-        goal.add("g.page_path = %(goal_page)s", goal_page=p.goal_page)
+        goal.add("e.page_path = %(goal_page)s", goal_page=p.goal_page)
     if p.goal_event_name is not None:
-        goal.add("g.event_name = %(goal_event_name)s", goal_event_name=p.goal_event_name)
+        goal.add("e.event_name = %(goal_event_name)s", goal_event_name=p.goal_event_name)
+    if not p.filters.include_bots:
+        goal.add("NOT e.is_bot")
+    # One pass over the range's exposures and goal events, grouped by user: a
+    # user converted when their last goal event is at or after their first
+    # exposure (no join of goals to exposures, whose sizes the planner cannot know).
     statement = f"""
-        WITH exposures AS MATERIALIZED (
-            SELECT e.actor, e.variant, e.event_timestamp AS at FROM tenant.events e
-            WHERE {exposures.sql()}),
+        WITH touches AS MATERIALIZED (
+            SELECT e.actor,
+                   CASE WHEN {exposure.sql()} THEN e.variant END AS variant,
+                   CASE WHEN {exposure.sql()} THEN e.event_timestamp END AS exposed_at,
+                   CASE WHEN {goal.sql()} THEN e.event_timestamp END AS goal_at
+            FROM tenant.events e
+            WHERE e.event_timestamp >= %(start)s AND e.event_timestamp < %(end)s
+              AND e.actor IS NOT NULL AND (({exposure.sql()}) OR ({goal.sql()}))),
         assigned AS (
-            SELECT actor, min(variant) AS variant, count(DISTINCT variant) AS variants,
-                   min(at) AS first_at
-            FROM exposures GROUP BY actor),
-        converted AS (
-            SELECT DISTINCT a.actor FROM assigned a
-            JOIN tenant.events g ON g.actor = a.actor AND g.event_timestamp >= a.first_at
-            WHERE a.variants = 1
-              AND g.event_timestamp >= %(start)s AND g.event_timestamp < %(end)s
-              AND g.event_type::text = %(goal_event_type)s AND {goal.sql()}),
+            SELECT min(variant) AS variant, count(DISTINCT variant) AS variants,
+                   coalesce(max(goal_at) >= min(exposed_at), false) AS converted
+            FROM touches GROUP BY actor HAVING count(exposed_at) > 0),
         per_variant AS (
-            SELECT a.variant, count(*) AS exposed, count(c.actor) AS converted
-            FROM assigned a LEFT JOIN converted c ON c.actor = a.actor
-            WHERE a.variants = 1 GROUP BY a.variant)
+            SELECT variant, count(*) AS exposed, count(*) FILTER (WHERE converted) AS converted
+            FROM assigned WHERE variants = 1 GROUP BY variant)
         SELECT v.variant, coalesce(pv.exposed, 0) AS exposed, coalesce(pv.converted, 0) AS converted,
                (SELECT count(*) FROM assigned WHERE variants > 1) AS multiple
-        FROM (SELECT DISTINCT variant FROM exposures) v
+        FROM (SELECT DISTINCT variant FROM touches WHERE variant IS NOT NULL) v
         LEFT JOIN per_variant pv ON pv.variant = v.variant
         ORDER BY v.variant LIMIT %(limit)s"""
-    return Query(statement, {**exposures.params, **goal.params},
-                 lambda rows: _shape(p, rows), "events", p.period)
+    return Query(statement, params, lambda rows: _shape(p, rows), "events", p.period)
 
 
 @dataclass(frozen=True, slots=True)

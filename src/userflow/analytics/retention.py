@@ -123,26 +123,25 @@ def build(p: Params) -> Query[Result]:
             WHERE e.event_timestamp >= date_trunc('hour', %(start)s::timestamptz, 'UTC')
               AND e.event_timestamp < %(end)s AND e.actor IS NOT NULL {bots.format(a="e")}"""
         source = "events+actor_hour_rollup"
-    period_of = _PERIOD_OF[p.interval]
     statement = f"""
-        WITH ranged AS MATERIALIZED ({ranged}),
+        -- Each user's periods: when they were first seen in it, and whether a
+        -- matching event of the range falls in it.
+        WITH periods AS MATERIALIZED (
+            SELECT r.actor, {_PERIOD_OF[p.interval].format(at="r.at")} AS active,
+                   min(r.at) AS first_at, bool_or(r.hit AND r.at >= %(start)s) AS hit
+            FROM ({ranged}) r GROUP BY 1, 2),
         -- Users whose first event ever lies in [from, to): none before `from`
         -- (the rollup before the hour of `from`, the events within it).
         firsts AS (
-            SELECT r.actor, min(r.at) AS first_at FROM ranged r GROUP BY r.actor
-            HAVING min(r.at) >= %(start)s AND NOT EXISTS (
+            SELECT x.actor, min(x.active) AS cohort FROM periods x GROUP BY x.actor
+            HAVING min(x.first_at) >= %(start)s AND NOT EXISTS (
                 SELECT FROM tenant.actor_hour_rollup h
-                WHERE h.actor = r.actor AND h.hour < date_trunc('hour', %(start)s::timestamptz, 'UTC')
+                WHERE h.actor = x.actor AND h.hour < date_trunc('hour', %(start)s::timestamptz, 'UTC')
                       {bots.format(a="h")})),
-        marks AS (
-            SELECT DISTINCT r.actor, {period_of.format(at="f.first_at")} AS cohort,
-                   {period_of.format(at="r.at")} AS active
-            FROM firsts f JOIN ranged r ON r.actor = f.actor
-            WHERE r.hit AND r.at >= %(start)s),
         cells AS (
-            SELECT cohort, (active - cohort) / %(step)s AS n,
-                   bool_or(active = cohort) OVER (PARTITION BY actor) AS member
-            FROM marks)
+            SELECT f.cohort, (x.active - f.cohort) / %(step)s AS n,
+                   bool_or(x.active = f.cohort) OVER (PARTITION BY x.actor) AS member
+            FROM firsts f JOIN periods x ON x.actor = f.actor WHERE x.hit)
         SELECT cohort, n, count(*) AS users FROM cells
         WHERE member AND n < %(span)s
         GROUP BY cohort, n ORDER BY cohort, n"""
