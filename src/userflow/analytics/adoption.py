@@ -11,9 +11,9 @@
   (their first event ever lies in it, as the overview's new users), the
   seconds from that first event to their first use of the feature, which for
   them is their first use ever. Users seen before `from` are left out: their
-  first use may predate the range and the stored history (Amplitude measures
-  time to an event from the user's start too). Null when there is none; the
-  median of an even count is the mean of the two middle values.
+  first use may predate the range, and finding it would mean reading their
+  whole history of events. Null when there is none; the median of an even
+  count is the mean of the two middle values.
 - dau, wau, mau: active users of the product (any event, not the feature's).
   Over each local day (in `tz`) that [from, to) touches: the users with an
   event that day, in the 7 days ending that day, and in the 30 days ending that
@@ -22,9 +22,9 @@
   figure is the mean over those days. stickiness = dau / mau (the mean DAU over
   the mean MAU; 0 when mau is 0).
 
-The feature's use and the first events come from the events (read from the
-hour of `from`); "no event before `from`" from actor_hour_rollup over the
-tenant's whole history. The daily activity behind dau, wau and mau comes from
+The feature's use and the first events come from the events of the range
+(and of the hour of `from` before it); "no event before `from`" from
+actor_hour_rollup over the tenant's whole history. The daily activity behind dau, wau and mau comes from
 actor_hour_rollup when UTC hours tile its days (a zone of whole-hour offsets,
 `to` on the hour) and there are no filters but include_bots, else from the
 events; both give the same answer.
@@ -60,7 +60,7 @@ class Params:
             raise bad("feature", "is required: an event name or an element selector")
 
     @property
-    def days(self) -> tuple[date, date]:
+    def local_days(self) -> tuple[date, date]:
         """The first and last local day that the range touches."""
         zone = self.period.zone
         return (self.period.start.astimezone(zone).date(),
@@ -69,7 +69,7 @@ class Params:
     @property
     def lookback(self) -> Period:
         """From the local midnight 29 days before the first day: the trailing windows' reach."""
-        first = datetime.combine(self.days[0] - timedelta(days=_BACK["mau"]), time(),
+        first = datetime.combine(self.local_days[0] - timedelta(days=_BACK["mau"]), time(),
                                  self.period.zone)
         return Period(first.astimezone(timezone.utc), self.period.end, self.period.tz)
 
@@ -108,7 +108,7 @@ def _covered(back: int) -> str:
 
 def build(p: Params) -> Query[Result]:
     f = p.filters
-    first_day, last_day = p.days
+    first_day, last_day = p.local_days
     params: dict[str, object] = {
         "start": p.period.start, "end": p.period.end, "tz": p.period.tz, "feature": p.feature,
         "lookback": p.lookback.start, "first_day": first_day, "last_day": last_day}
@@ -166,7 +166,7 @@ def build(p: Params) -> Query[Result]:
 
 def _shape(p: Params, rows: list[Row]) -> Result:
     row = rows[0]
-    first_day, last_day = p.days
+    first_day, last_day = p.local_days
     days = (last_day - first_day).days + 1
     active, adopters = int(row["active_users"]), int(row["adopters"])
     dau, wau, mau = (int(row[f"{name}_days"]) / days for name in _BACK)
