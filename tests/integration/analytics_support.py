@@ -8,21 +8,17 @@ what is under test is what the analytics make of stored rows.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
 import psycopg
 from confluent_kafka import Message
 
 from userflow.analytics.query import Answer, Query, run
 from userflow.analytics.scope import tenant_transaction
-from userflow.api.app import create_app
-from userflow.config import Settings
 from userflow.consumer.decode import decode_batch
 from userflow.consumer.writer import Writer
 from userflow.events.enrich import Geo
@@ -78,18 +74,3 @@ def ask(admin_url: str, read_key: str, query: Query[R], timeout_ms: int = 60_000
     with psycopg.connect(as_role(admin_url, ROLE_OF["reader"]), autocommit=True) as conn, \
             tenant_transaction(conn, read_key, timeout_ms):
         return run(conn, query)
-
-
-def api_get(admin_url: str, read_key: str, path: str,
-            params: dict[str, str] | None = None) -> httpx.Response:
-    """A GET through the query API's app (in process, its lifespan run), as the reader role."""
-    app = create_app(Settings(reader_database_url=as_role(admin_url, ROLE_OF["reader"]),
-                              api_pool_max=1))
-
-    async def get() -> httpx.Response:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-            return await client.get(path, params=params,
-                                    headers={"Authorization": f"Bearer {read_key}"})
-
-    return asyncio.run(get())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -13,7 +14,7 @@ from userflow.analytics.errors import BadParameters
 from userflow.analytics.filters import Filters
 from userflow.events.model import Event
 
-from .analytics_support import BOT, api_get, ask, event, refresh, store
+from .analytics_support import BOT, ask, event, refresh, store
 from .conftest import make_tenant
 
 FEATURE = "Export CSV"
@@ -134,15 +135,18 @@ def test_a_quiet_range_is_all_zero(database_url: str, app) -> None:  # type: ign
     assert got == adoption.Result(FEATURE, 0, 0, 0.0, None, 0.0, 0.0, 0.0, 0.0)
 
 
-def test_over_http(database_url: str, app) -> None:  # type: ignore[no-untyped-def]
-    answer = api_get(database_url, app.read_key, "/v1/analytics/adoption",
-                     {"feature": "#export", "from": "2026-11-02", "to": "2026-11-05"})
+def test_over_http(api_url: str, app) -> None:  # type: ignore[no-untyped-def]
+    def get(**params: str) -> httpx.Response:
+        return httpx.get(api_url + "/v1/analytics/adoption", params=params, timeout=30,
+                         headers={"Authorization": f"Bearer {app.read_key}"})
+
+    answer = get(feature="#export", **{"from": "2026-11-02", "to": "2026-11-05"})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     # The selector: p2 and p7, both new (600 s and 3,600 s).
     assert (body["adopters"], body["median_time_to_first_use_s"]) == (2, 2100)
     assert body["meta"]["rollup"] == "actor_hour_rollup+events"
-    bad = api_get(database_url, app.read_key, "/v1/analytics/adoption", {"features": "x"})
+    bad = get(features="x")
     assert bad.status_code == 400
     assert {e["field"] for e in bad.json()["errors"]} == {"feature", "features"}
 

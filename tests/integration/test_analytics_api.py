@@ -32,6 +32,8 @@ GETS: dict[str, dict[str, str]] = {
     "/v1/analytics/heatmap": {**RANGE, "page": "/"},
     "/v1/analytics/realtime": {},
     "/v1/analytics/bots": RANGE,
+    "/v1/analytics/retention": {**RANGE, "interval": "week"},
+    "/v1/analytics/adoption": {**RANGE, "feature": "#buy"},
 }
 
 
@@ -192,6 +194,9 @@ def test_openapi_health_and_metrics(api_url: str, tenants) -> None:  # type: ign
     timeline = spec["paths"]["/v1/analytics/users/{user_id}/timeline"]["get"]["parameters"]
     assert {"name": "user_id", "in": "path", "required": True,
             "schema": {"type": "string"}} in timeline
+    experiment = spec["paths"]["/v1/analytics/experiments/{experiment_id}"]["get"]["parameters"]
+    assert {"experiment_id", "goal_event_type", "goal_page", "goal_event_name", "control",
+            "from", "country"} <= {p["name"] for p in experiment}
     assert httpx.get(api_url + "/healthz", timeout=10).json() == {"status": "ok"}
     assert httpx.get(api_url + "/readyz", timeout=10).status_code == 200
     get(api_url, "/v1/analytics/sessions", tenants[0].read_key, **RANGE)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from math import exp, sqrt
+from urllib.parse import quote
 
+import httpx
 import pytest
 from scipy.stats import chi2, chi2_contingency, norm
 
@@ -15,7 +17,7 @@ from userflow.analytics.errors import BadParameters, NotFound
 from userflow.analytics.filters import Filters
 from userflow.events.model import Event
 
-from .analytics_support import BOT, api_get, ask, event, store
+from .analytics_support import BOT, ask, event, store
 from .conftest import make_tenant
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -165,22 +167,48 @@ def test_an_unknown_experiment_is_not_found_and_an_unknown_control_is_a_bad_para
     assert [e.field for e in caught.value.errors] == ["control"]
 
 
-def test_over_http_path_parameter_404_and_400(database_url: str, shop) -> None:  # type: ignore[no-untyped-def]
+def get(api_url: str, path: str, key: str, params: dict[str, str]) -> httpx.Response:
+    return httpx.get(api_url + path, params=params, headers={"Authorization": f"Bearer {key}"},
+                     timeout=30)
+
+
+QUERY = {"from": "2026-11-02", "to": "2026-11-09", "goal_event_type": "custom",
+         "goal_page": "/checkout", "goal_event_name": "Purchase"}
+
+
+def test_over_http_a_path_parameter_404_and_400(api_url: str, database_url: str, shop) -> None:  # type: ignore[no-untyped-def]
     path = f"/v1/analytics/experiments/{EXP}"
-    query = {"from": "2026-11-02", "to": "2026-11-09", "goal_event_type": "custom",
-             "goal_page": "/checkout", "goal_event_name": "Purchase"}
-    ok = api_get(database_url, shop.read_key, path, query)
+    ok = get(api_url, path, shop.read_key, QUERY)
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert [(v["variant"], v["exposed"], v["converted"]) for v in body["variants"]] == [
         ("control", 40, 10), ("B", 50, 20), ("C", 30, 3)]
     assert body["srm_p_value"] == pytest.approx(exp(-2.5))
     assert body["meta"]["source"] == "events"
-    missing = api_get(database_url, shop.read_key, "/v1/analytics/experiments/nope", query)
-    assert missing.status_code == 404
-    control = api_get(database_url, shop.read_key, path, {**query, "control": "x'; --"})
+    assert get(api_url, "/v1/analytics/experiments/nope", shop.read_key, QUERY).status_code == 404
+    control = get(api_url, path, shop.read_key, {**QUERY, "control": "x'; --"})
     assert control.status_code == 400
     assert [e["field"] for e in control.json()["errors"]] == ["control"]
+    # Another tenant's key finds no such experiment.
+    other = make_tenant(database_url, "Experiment Other")
+    assert get(api_url, path, other.read_key, QUERY).status_code == 404
+
+
+HOSTILE = ["'; DROP TABLE user_events; --", "\") UNION SELECT value FROM text_value --", "%(start)s",
+           "{p}", "é" * 3000]
+
+
+def test_hostile_parameters_get_400_or_404_never_500(api_url: str, shop) -> None:  # type: ignore[no-untyped-def]
+    for value in HOSTILE:
+        r = get(api_url, "/v1/analytics/experiments/" + quote(value, safe=""), shop.read_key, QUERY)
+        assert r.status_code in (400, 404), (value, r.status_code, r.text[:200])
+        # A filter may leave no exposure (404); the goal's and the control's are values.
+        for name, codes in (("goal_event_type", {400}), ("goal_page", {200, 400}),
+                            ("goal_event_name", {200, 400}), ("control", {400}),
+                            ("country", {404, 400})):
+            r = get(api_url, f"/v1/analytics/experiments/{EXP}", shop.read_key,
+                    {**QUERY, name: value})
+            assert r.status_code in codes, (name, value, r.status_code, r.text[:200])
 
 
 def test_bad_parameters_are_named() -> None:
