@@ -12,7 +12,9 @@
 Sessions come from session_rollup. Events and users come from
 actor_hour_rollup when UTC hours tile the question (bounds on the hour, a
 zone of whole-hour offsets, no filters but include_bots), else from the events;
-both give the same answer.
+both give the same answer. Whether a user was seen before `from` is the
+rollup's to say (the tenant's whole history in a few rows a user) up to the
+hour of `from`, the events' after it.
 """
 
 from __future__ import annotations
@@ -106,12 +108,19 @@ def build(p: Params) -> Query[Result]:
         activity = f"""
             SELECT e.event_timestamp AS at, e.actor, 1 AS events, {types}
             FROM tenant.events e WHERE {where.sql()}"""
-        # A user's first event ever, of any kind (filters choose whom, not when).
+        # A user's first event ever, of any kind (filters choose whom, not when): seen
+        # before the hour of `from` says the rollup (the tenant's whole history, small),
+        # in that hour before `from` the events.
         bots = "" if f.include_bots else "AND NOT e.is_bot"
         firsts = f"""
             SELECT actor FROM activity WHERE actor IS NOT NULL
             EXCEPT
-            SELECT e.actor FROM tenant.events e WHERE e.event_timestamp < %(start)s {bots}"""
+            SELECT h.actor FROM tenant.actor_hour_rollup h
+            WHERE h.hour < date_trunc('hour', %(start)s::timestamptz) {bots.replace("e.", "h.")}
+            EXCEPT
+            SELECT e.actor FROM tenant.events e
+            WHERE e.event_timestamp >= date_trunc('hour', %(start)s::timestamptz)
+              AND e.event_timestamp < %(start)s {bots}"""
         source = "events+session_rollup"
     session_where = filters.on_sessions(f, sessions.in_period(p.period, Where(params=params)))
     local = "" if p.interval == "hour" else " AT TIME ZONE %(tz)s"
