@@ -89,6 +89,8 @@ class Settings:
     api_statement_timeout_ms: int = 20_000
     # Connections to PostgreSQL per API worker.
     api_pool_max: int = 8
+    # work_mem of a question's transaction (MB): its sorts and hashes stay in memory.
+    api_work_mem_mb: int = 32
     # When > 0, the API serves /metrics on this port and not on its main port.
     api_metrics_port: int = 0
     # --- PostgreSQL roles (least privilege): each process its own login ------

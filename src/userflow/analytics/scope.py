@@ -24,14 +24,17 @@ MAX_KEY_CHARS = 256
 
 @contextmanager
 def tenant_transaction(conn: psycopg.Connection[Any], read_key: str,
-                       timeout_ms: int) -> Iterator[UUID]:
+                       timeout_ms: int, work_mem_mb: int = 32) -> Iterator[UUID]:
     """Inside: conn reads as the key's company (yielded); the transaction is read-only."""
     if not read_key or len(read_key) > MAX_KEY_CHARS or "\x00" in read_key:
         raise NotAuthorized("not a read key")
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
+        # work_mem: a question sorts and hashes a tenant's month of events; PostgreSQL's
+        # 4 MB default sends retention's and adoption's to disk.
         conn.execute("SELECT set_config('userflow.read_key', %s, true),"
-                     " set_config('statement_timeout', %s, true)", (read_key, str(timeout_ms)))
+                     " set_config('statement_timeout', %s, true), set_config('work_mem', %s, true)",
+                     (read_key, str(timeout_ms), f"{work_mem_mb}MB"))
         row = conn.execute("SELECT userflow_read_company()").fetchone()
         company = row[0] if row else None
         if company is None:
@@ -40,7 +43,7 @@ def tenant_transaction(conn: psycopg.Connection[Any], read_key: str,
 
 
 @contextmanager
-def tenant_connection(pool: ConnectionPool[Any], read_key: str,
-                      timeout_ms: int) -> Iterator[psycopg.Connection[Any]]:
-    with pool.connection() as conn, tenant_transaction(conn, read_key, timeout_ms):
+def tenant_connection(pool: ConnectionPool[Any], read_key: str, timeout_ms: int,
+                      work_mem_mb: int = 32) -> Iterator[psycopg.Connection[Any]]:
+    with pool.connection() as conn, tenant_transaction(conn, read_key, timeout_ms, work_mem_mb):
         yield conn

@@ -84,7 +84,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
 
     def answer(endpoint: Endpoint, key: str, params: Any) -> JSONAnswer:
         built = endpoint.build(params)
-        with tenant_connection(pool, key, s.api_statement_timeout_ms) as conn:
+        with tenant_connection(pool, key, s.api_statement_timeout_ms, s.api_work_mem_mb) as conn:
             done = query.run(conn, built)
         return JSONAnswer({**_jsonable(done.result), "meta": done.meta.as_json()})
 
