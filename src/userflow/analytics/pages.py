@@ -74,16 +74,25 @@ def build(p: Params) -> Query[Result]:
         if not p.filters.include_bots:
             where.add("NOT p.is_bot")
     where.params["limit"] = p.limit
+    # Per page and user first (a hash aggregate), then per page: cheaper than
+    # count(DISTINCT actor), which sorts every row.
     statement = f"""
-        SELECT p.page, sum(p.views)::bigint AS views, count(DISTINCT p.actor) AS visitors,
-               coalesce(sum(p.seconds_on_page) / nullif(sum(p.timed_views), 0), 0)::float8
+        WITH per_user AS (
+            SELECT p.page, p.actor, sum(p.views) AS views, sum(p.timed_views) AS timed_views,
+                   sum(p.seconds_on_page) AS seconds_on_page, sum(p.clicks) AS clicks,
+                   sum(p.max_scroll) AS scroll_sum, count(p.max_scroll) AS scrolled,
+                   sum(p.exits) AS exits
+            FROM tenant.session_page_rollup p{joined}
+            WHERE {where.sql()}
+            GROUP BY p.page, p.actor)
+        SELECT page, sum(views)::bigint AS views, count(actor) AS visitors,
+               coalesce(sum(seconds_on_page) / nullif(sum(timed_views), 0), 0)::float8
                    AS avg_time_on_page_s,
-               coalesce(sum(p.clicks)::float8 / nullif(sum(p.views), 0), 0) AS click_through_rate,
-               avg(p.max_scroll)::float8 AS avg_scroll_depth,
-               coalesce(sum(p.exits)::float8 / nullif(sum(p.views), 0), 0) AS exit_rate
-        FROM tenant.session_page_rollup p{joined}
-        WHERE {where.sql()}
-        GROUP BY p.page ORDER BY views DESC, p.page LIMIT %(limit)s"""
+               coalesce(sum(clicks)::float8 / nullif(sum(views), 0), 0) AS click_through_rate,
+               (sum(scroll_sum)::float8 / nullif(sum(scrolled), 0)) AS avg_scroll_depth,
+               coalesce(sum(exits)::float8 / nullif(sum(views), 0), 0) AS exit_rate
+        FROM per_user
+        GROUP BY page ORDER BY views DESC, page LIMIT %(limit)s"""
     return Query(statement, where.params, _shape, "session_page_rollup", p.period)
 
 
