@@ -61,16 +61,16 @@ MAX_BREAKDOWN_LIMIT: Final = 100
 Actor = Literal["user", "session"]
 ACTORS: Final[tuple[Actor, ...]] = ("user", "session")
 _ACTOR_SQL: Final = {"user": "e.actor", "session": "e.session_id"}
-# breakdown -> its expression over tenant.events (alias e)
+# breakdown -> its column of tenant.events (alias e), and what makes the value of it (the
+# referrer's domain is worked out once an actor, not once an event)
 BREAKDOWNS: Final = {
-    "device_type": "e.device_type", "browser": "e.browser", "os": "e.os",
-    "country": "e.country", "region": "e.region", "city": "e.city",
-    "referrer": "userflow_url_host(e.referrer)", "utm_source": "e.utm_source",
-    "utm_medium": "e.utm_medium", "utm_campaign": "e.utm_campaign",
+    "device_type": ("e.device_type", "{}"), "browser": ("e.browser", "{}"), "os": ("e.os", "{}"),
+    "country": ("e.country", "{}"), "region": ("e.region", "{}"), "city": ("e.city", "{}"),
+    "referrer": ("e.referrer", "userflow_url_host({})"), "utm_source": ("e.utm_source", "{}"),
+    "utm_medium": ("e.utm_medium", "{}"), "utm_campaign": ("e.utm_campaign", "{}"),
 }
-# A step's optional conditions: field -> column of tenant.events
-_STEP_COLUMNS: Final = {"page": "e.page_path", "element_selector": "e.element_selector",
-                        "event_name": "e.event_name"}
+# A step's optional conditions
+_STEP_COLUMNS: Final = ("page", "element_selector", "event_name")
 _STEP_KEYS: Final = ("event_type", *_STEP_COLUMNS)
 _BODY_KEYS: Final = frozenset({"from", "to", "tz", "steps", "window_seconds", "actor", "breakdown",
                                "breakdown_limit", "include_bots", *filters.NAMES})
@@ -255,15 +255,43 @@ def from_body(body: object) -> Params:
     return Params(span, steps, window, actor, split, chosen, limit)  # type: ignore[arg-type]
 
 
-def _step_condition(k: int, step: Step, params: dict[str, object]) -> str:
+def _step_sql(k: int, step: Step, params: dict[str, object]) -> tuple[str, str]:
+    """Step k as a cheap test on tenant.events (e) that every event of the step passes, and
+    as the exact test on the gathered rows (g, their page's path in p)."""
     params[f"s{k}_type"] = step.event_type
-    parts = [f"e.event_type = %(s{k}_type)s::event_type"]
-    for name, column in _STEP_COLUMNS.items():
-        value = getattr(step, name)
-        if value is not None:
+    cheap = [f"e.event_type = %(s{k}_type)s::event_type"]
+    exact = [f"g.event_type = %(s{k}_type)s::event_type"]
+    for name in ("element_selector", "event_name"):
+        if (value := getattr(step, name)) is not None:
             params[f"s{k}_{name}"] = value
-            parts.append(f"{column} = %(s{k}_{name})s")
-    return "(" + " AND ".join(parts) + ")"
+            cheap.append(f"e.{name} = %(s{k}_{name})s")
+            exact.append(f"g.{name} = %(s{k}_{name})s")
+    if step.page is not None:
+        params[f"s{k}_page"] = step.page
+        # The path is a substring of the URL (the URL less its scheme and host, up to
+        # ? or #), except "/" for a URL without one.
+        if step.page != "/":
+            cheap.append(f"strpos(e.page_url, %(s{k}_page)s) > 0")
+        exact.append(f"p.page_path = %(s{k}_page)s")
+    return "(" + " AND ".join(cheap) + ")", "(" + " AND ".join(exact) + ")"
+
+
+def _chain(n: int) -> str:
+    """Step k of an attempt (l1.t1 its start): the first time in a{k} after step k-1's
+    (width_bucket counts the times <= it), kept when within the window; a null carries on.
+    OFFSET 0 keeps each step's expression from being pasted into the next one's."""
+    return "\n            ".join(
+        f"CROSS JOIN LATERAL (SELECT CASE WHEN x.t <= l1.t1 + %(window_s)s * interval '1 second'"
+        f" THEN x.t END AS t{k} FROM (SELECT a.a{k}[width_bucket(l{k - 1}.t{k - 1}, a.a{k}) + 1]"
+        f" AS t OFFSET 0) x) l{k}" for k in range(2, n + 1))
+
+
+def _figures(n: int) -> str:
+    return ", ".join(
+        ["count(*) AS c1"]
+        + [f"count(t{k}) AS c{k}" for k in range(2, n + 1)]
+        + [f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t{k} - t{k - 1})::float8)"
+           f" AS m{k}" for k in range(2, n + 1)])
 
 
 def build(p: Params) -> Query[Result]:
@@ -274,61 +302,84 @@ def build(p: Params) -> Query[Result]:
               last=p.period.end + timedelta(seconds=p.window_seconds))
     actor = _ACTOR_SQL[p.actor]
     where.add(f"{actor} IS NOT NULL")
-    conditions = [_step_condition(k, s, where.params) for k, s in enumerate(p.steps, 1)]
-    wanted = list(conditions)
-    if p.breakdown is not None:
-        # The actor's first event in the range gives its value, whatever it is.
-        wanted.append("e.event_timestamp < %(end)s")
-    where.add("(" + " OR ".join(wanted) + ")")
+    tests = [_step_sql(k, s, where.params) for k, s in enumerate(p.steps, 1)]
+    candidate = "(" + " OR ".join(cheap for cheap, _ in tests) + ")"
+    columns = ["e.event_type"] + [f"e.{name}" for name in ("element_selector", "event_name")
+                                  if any(getattr(s, name) is not None for s in p.steps)]
+    by_page = any(s.page is not None for s in p.steps)
+    if by_page:
+        columns.append("e.page_url")
+    if p.breakdown is None:
+        where.add(candidate)
+        if all(s.page is not None for s in p.steps):
+            # A condition on the path alone is tested once per URL, inside the view: the
+            # events of other pages are never read.
+            where.add("e.page_path = ANY(%(pages)s)",
+                      pages=sorted({s.page for s in p.steps if s.page}))
+        only = ""
+    else:
+        # Every event of the range too: the actor's first one gives its value.
+        where.add(f"({candidate} OR e.event_timestamp < %(end)s)")
+        columns += [f"{candidate} AS candidate", f"{BREAKDOWNS[p.breakdown][0]} AS value",
+                    "e.event_id"]
+        only = " WHERE candidate"
     filters.on_events(p.filters, where)
     where.params["window_s"] = p.window_seconds
     where.params["limit"] = p.breakdown_limit
 
-    flags = ", ".join(f"{c} AS m{k}" for k, c in enumerate(conditions, 1))
-    value = f", {BREAKDOWNS[p.breakdown]} AS value, e.event_id" if p.breakdown else ""
+    # A URL's path is a regular expression's work: once per distinct URL, not per event.
+    paths = (f", paths AS (\n        SELECT page_url, userflow_url_path(page_url) AS page_path"
+             f" FROM gathered{only} GROUP BY page_url)" if by_page else "")
+    joined = " LEFT JOIN paths p USING (page_url)" if by_page else ""
+    flags = ", ".join(f"{exact} AS m{k}" for k, (_, exact) in enumerate(tests, 1))
+    # Each actor's times of each step, sorted (the window's order), on their first row.
     arrays = ",\n               ".join(
-        [f"array_agg(t ORDER BY t) FILTER (WHERE m1 AND t < %(end)s) AS a1"]
-        + [f"array_agg(t ORDER BY t) FILTER (WHERE m{k}) AS a{k}" for k in range(2, n + 1)])
-    first_value = (",\n               (array_agg(value ORDER BY t, event_id)"
-                   " FILTER (WHERE t < %(end)s))[1] AS value" if p.breakdown else "")
-    # Step k of an attempt: the first time in a{k} after step k-1's (width_bucket counts
-    # the times <= it), kept when within the window; a null carries on to the end.
-    chain = "\n            ".join(
-        f"CROSS JOIN LATERAL (SELECT CASE WHEN x.t <= l1.t1 + %(window_s)s * interval '1 second'"
-        f" THEN x.t END AS t{k} FROM (SELECT a.a{k}[width_bucket(l{k - 1}.t{k - 1}, a.a{k}) + 1]"
-        f" AS t) x) l{k}" for k in range(2, n + 1))
+        ["array_agg(t) FILTER (WHERE m1 AND t < %(end)s) OVER w AS a1"]
+        + [f"array_agg(t) FILTER (WHERE m{k}) OVER w AS a{k}" for k in range(2, n + 1)])
     times = ", ".join(f"l{k}.t{k}" for k in range(1, n + 1))
-    figures = ", ".join(
-        ["count(*) AS c1"]
-        + [f"count(t{k}) AS c{k}" for k in range(2, n + 1)]
-        + [f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t{k} - t{k - 1})::float8)"
-           f" AS m{k}" for k in range(2, n + 1)])
-    carried = ", a.value" if p.breakdown else ""
+    valued = joined_value = carried = ""
+    if p.breakdown is not None:
+        # The first event by time, then id; hashing beats sorting every event of the range.
+        valued = f""", firsts AS (
+        SELECT actor, min(t) AS t FROM gathered WHERE t < %(end)s GROUP BY actor
+    ), valued AS (
+        SELECT DISTINCT ON (g.actor) g.actor, {BREAKDOWNS[p.breakdown][1].format("g.value")} AS value
+        FROM gathered g JOIN firsts f USING (actor, t)
+        ORDER BY g.actor, g.event_id
+    )"""
+        joined_value = " JOIN valued v USING (actor)"
+        carried = ", v.value"
     statement = f"""
-    WITH matched AS (
-        SELECT {actor} AS actor, e.event_timestamp AS t, {flags}{value}
+    WITH gathered AS (
+        SELECT {actor} COLLATE "C" AS actor, e.event_timestamp AS t, {", ".join(columns)}
         FROM tenant.events e
         WHERE {where.sql()}
-    ), actors AS (
-        SELECT actor,
-               {arrays}{first_value}
+    ){paths}, matched AS (
+        SELECT g.actor, g.t, {flags}
+        FROM gathered g{joined}{only}
+    ), ordered AS (
+        SELECT actor, row_number() OVER w AS nth,
+               {arrays}
         FROM matched
-        GROUP BY actor
-        HAVING bool_or(m1 AND t < %(end)s)
-    ), counted AS (
+        WINDOW w AS (PARTITION BY actor ORDER BY t
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ), actors AS (
+        SELECT actor, {", ".join(f"a{k}" for k in range(1, n + 1))}
+        FROM ordered WHERE nth = 1 AND a1 IS NOT NULL
+    ){valued}, counted AS (
         SELECT best.*{carried}
-        FROM actors a CROSS JOIN LATERAL (
+        FROM actors a{joined_value} CROSS JOIN LATERAL (
             SELECT {times}
             FROM unnest(a.a1) AS l1(t1)
-            {chain}
+            {_chain(n)}
             ORDER BY num_nonnulls({times}) DESC, l1.t1
             LIMIT 1) best
     )"""
     if p.breakdown is None:
-        statement += f"\n    SELECT true AS total, NULL::text AS value, {figures} FROM counted"
+        statement += f"\n    SELECT true AS total, NULL::text AS value, {_figures(n)} FROM counted"
     else:
         statement += f""", grouped AS (
-        SELECT grouping(value) = 1 AS total, value, {figures}
+        SELECT grouping(value) = 1 AS total, value, {_figures(n)}
         FROM counted GROUP BY GROUPING SETS ((), (value))
     )
     SELECT * FROM (
