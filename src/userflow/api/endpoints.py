@@ -13,6 +13,7 @@ from typing import Any, Final
 from userflow.analytics import breakdown, overview, pages, sessions
 from userflow.analytics import adoption, experiments, retention
 from userflow.analytics import bots, heatmap, realtime, timeline
+from userflow.analytics import funnel, paths
 from userflow.analytics.args import Args
 from userflow.analytics.query import Query
 
@@ -73,4 +74,11 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("/v1/analytics/adoption", "A feature's adoption, time to first use, DAU, WAU, MAU, "
              "stickiness", adoption.build, adoption.from_args,
              parameters=(("feature", "Required: an event name or an element selector"),)),
+    Endpoint("/v1/analytics/funnel", "Funnel: actors through ordered steps, conversion and time "
+             "between steps, by breakdown", funnel.build, from_body=funnel.from_body),
+    Endpoint("/v1/analytics/paths", "User journeys: page sequences from session start, next or "
+             "previous pages, exit pages", paths.build, paths.from_args,
+             parameters=(("after", "The pages viewed right after this path"),
+                         ("before", "The pages viewed right before this path (not with after)"),
+                         ("limit", "Rows of each list, at most 1000 (default 20)"))),
 )
