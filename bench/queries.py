@@ -172,8 +172,10 @@ def cycle(admin_url: str, setup: dict[str, Any], events: int) -> dict[str, Any]:
     recent = (now - timedelta(days=7, minutes=10)).isoformat()
     consumer_url = as_role(admin_url, ROLE_OF["consumer"])
     # The simulator's week ending now: its last `events` messages are the last minutes'.
-    stored, _ = _load_week((consumer_url, company, 99, events, recent))
-    late, _ = _load_week((consumer_url, company, 98, max(events // 20, 1),
+    # Seeds of this run's own, so a rerun on the kept database adds new events.
+    seed = int(time.time())
+    stored, _ = _load_week((consumer_url, company, seed, events, recent))
+    late, _ = _load_week((consumer_url, company, seed + 1, max(events // 20, 1),
                           setup["first_day"] + "T12:00:00+00:00"))
     sessions, seconds = refresh(admin_url)
     return {"new_events": stored, "late_events": late, "sessions_rebuilt": sessions,
