@@ -358,8 +358,11 @@ def body(**over: Any) -> dict[str, Any]:
 
 
 def refused(b: object) -> dict[str, str]:
+    """field -> reason of each problem; a field is named once."""
     with pytest.raises(BadParameters) as caught:
         funnel.from_body(b)
+    named = [e.field for e in caught.value.errors]
+    assert len(named) == len(set(named)), named
     return {e.field: e.reason for e in caught.value.errors}
 
 

@@ -30,11 +30,23 @@ without one are not counted.
   `breakdown_limit` values (default 25) with the most actors at step 1, then
   by value; `steps` is always the whole funnel.
 
-One statement over tenant.events: the events of any step from `from` to `to`
-plus the window are gathered per actor into one sorted array of times per
-step; each attempt then finds its next step with a binary search
-(width_bucket) in the next step's array, and the actor keeps the attempt that
-goes furthest, earliest.
+The body (from_body): `from`, `to`, `tz`, `steps`, `window_seconds` (1 s to
+90 days), `actor`, `breakdown`, `breakdown_limit` (1–100) and the common
+filters (each a string or a list of strings; `include_bots` a boolean). An
+unknown key is refused, and each bad field is named by its path, indices from
+0 (`steps.2.event_type`). A step's page is a path: one holding a query string
+or a fragment could never match, so it is refused.
+
+One statement over tenant.events, and no join in it: the planner's estimates
+through the tenant views are poor, and a nested loop it might choose over a
+month of events would never end. The events that can be a step (with a
+breakdown, every event of the range too), from `from` to `to` plus the window,
+are read once; each distinct URL's path is worked out once into a sorted
+dictionary that each event searches (width_bucket), since the regular
+expression per event cost seconds; one window sort by actor gives each actor a
+sorted array of times per step; each attempt finds its next step by a binary
+search (width_bucket) in the next step's array, and the actor keeps the
+attempt that goes furthest, earliest.
 """
 
 from __future__ import annotations
@@ -248,7 +260,8 @@ def from_body(body: object) -> Params:
         errors.append(FieldError("breakdown_limit", "must be an integer"))
         limit = DEFAULT_BREAKDOWN_LIMIT
     chosen = _filters_of(errors, body)
-    errors.extend(_problems(steps, window, actor, split, limit))
+    named = {e.field for e in errors}  # a field of the wrong type is not judged again
+    errors.extend(e for e in _problems(steps, window, actor, split, limit) if e.field not in named)
     if errors:
         raise BadParameters(errors)
     assert span is not None
@@ -257,7 +270,7 @@ def from_body(body: object) -> Params:
 
 def _step_sql(k: int, step: Step, params: dict[str, object]) -> tuple[str, str]:
     """Step k as a cheap test on tenant.events (e) that every event of the step passes, and
-    as the exact test on the gathered rows (g, their page's path in p)."""
+    as the exact test on the gathered rows (g, with their page's path)."""
     params[f"s{k}_type"] = step.event_type
     cheap = [f"e.event_type = %(s{k}_type)s::event_type"]
     exact = [f"g.event_type = %(s{k}_type)s::event_type"]
@@ -272,7 +285,7 @@ def _step_sql(k: int, step: Step, params: dict[str, object]) -> tuple[str, str]:
         # ? or #), except "/" for a URL without one.
         if step.page != "/":
             cheap.append(f"strpos(e.page_url, %(s{k}_page)s) > 0")
-        exact.append(f"p.page_path = %(s{k}_page)s")
+        exact.append(f"g.page_path = %(s{k}_page)s")
     return "(" + " AND ".join(cheap) + ")", "(" + " AND ".join(exact) + ")"
 
 
@@ -316,59 +329,59 @@ def build(p: Params) -> Query[Result]:
             # events of other pages are never read.
             where.add("e.page_path = ANY(%(pages)s)",
                       pages=sorted({s.page for s in p.steps if s.page}))
-        only = ""
     else:
         # Every event of the range too: the actor's first one gives its value.
         where.add(f"({candidate} OR e.event_timestamp < %(end)s)")
-        columns += [f"{candidate} AS candidate", f"{BREAKDOWNS[p.breakdown][0]} AS value",
-                    "e.event_id"]
-        only = " WHERE candidate"
+        columns += [f"{BREAKDOWNS[p.breakdown][0]} AS value", "e.event_id"]
     filters.on_events(p.filters, where)
     where.params["window_s"] = p.window_seconds
     where.params["limit"] = p.breakdown_limit
 
-    # A URL's path is a regular expression's work: once per distinct URL, not per event.
-    paths = (f", paths AS (\n        SELECT page_url, userflow_url_path(page_url) AS page_path"
-             f" FROM gathered{only} GROUP BY page_url)" if by_page else "")
-    joined = " LEFT JOIN paths p USING (page_url)" if by_page else ""
+    located = "gathered"
+    if by_page:
+        # A URL's path is a regular expression's work: once per distinct URL, into a sorted
+        # dictionary that each event searches (width_bucket): no join, so no plan of the
+        # planner's (whose estimates through the tenant views are poor) can go quadratic.
+        located = """(
+        SELECT g.*, d.paths[width_bucket(g.page_url COLLATE "C", d.urls)] AS page_path
+        FROM gathered g CROSS JOIN (
+            SELECT array_agg(url ORDER BY url) AS urls,
+                   array_agg(userflow_url_path(url) ORDER BY url) AS paths
+            FROM (SELECT DISTINCT page_url COLLATE "C" AS url FROM gathered
+                  WHERE page_url IS NOT NULL) u) d
+        OFFSET 0)"""
     flags = ", ".join(f"{exact} AS m{k}" for k, (_, exact) in enumerate(tests, 1))
-    # Each actor's times of each step, sorted (the window's order), on their first row.
+    # Each actor's times of each step, sorted (the window's order), on their first row; with
+    # a breakdown, the value of their first event too (every event of the range is here).
     arrays = ",\n               ".join(
         ["array_agg(t) FILTER (WHERE m1 AND t < %(end)s) OVER w AS a1"]
-        + [f"array_agg(t) FILTER (WHERE m{k}) OVER w AS a{k}" for k in range(2, n + 1)])
+        + [f"array_agg(t) FILTER (WHERE m{k}) OVER w AS a{k}" for k in range(2, n + 1)]
+        + (["first_value(value) OVER w AS value"] if p.breakdown else []))
+    value = ", g.value, g.event_id" if p.breakdown else ""
+    order = "t, event_id" if p.breakdown else "t"
+    value_of = (", " + BREAKDOWNS[p.breakdown][1].format("value") + " AS value"
+                if p.breakdown else "")
     times = ", ".join(f"l{k}.t{k}" for k in range(1, n + 1))
-    valued = joined_value = carried = ""
-    if p.breakdown is not None:
-        # The first event by time, then id; hashing beats sorting every event of the range.
-        valued = f""", firsts AS (
-        SELECT actor, min(t) AS t FROM gathered WHERE t < %(end)s GROUP BY actor
-    ), valued AS (
-        SELECT DISTINCT ON (g.actor) g.actor, {BREAKDOWNS[p.breakdown][1].format("g.value")} AS value
-        FROM gathered g JOIN firsts f USING (actor, t)
-        ORDER BY g.actor, g.event_id
-    )"""
-        joined_value = " JOIN valued v USING (actor)"
-        carried = ", v.value"
     statement = f"""
     WITH gathered AS (
         SELECT {actor} COLLATE "C" AS actor, e.event_timestamp AS t, {", ".join(columns)}
         FROM tenant.events e
         WHERE {where.sql()}
-    ){paths}, matched AS (
-        SELECT g.actor, g.t, {flags}
-        FROM gathered g{joined}{only}
+    ), matched AS (
+        SELECT g.actor, g.t, {flags}{value}
+        FROM {located} g
     ), ordered AS (
         SELECT actor, row_number() OVER w AS nth,
                {arrays}
         FROM matched
-        WINDOW w AS (PARTITION BY actor ORDER BY t
+        WINDOW w AS (PARTITION BY actor ORDER BY {order}
                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     ), actors AS (
-        SELECT actor, {", ".join(f"a{k}" for k in range(1, n + 1))}
+        SELECT {", ".join(f"a{k}" for k in range(1, n + 1))}{value_of}
         FROM ordered WHERE nth = 1 AND a1 IS NOT NULL
-    ){valued}, counted AS (
-        SELECT best.*{carried}
-        FROM actors a{joined_value} CROSS JOIN LATERAL (
+    ), counted AS (
+        SELECT best.*{", a.value" if p.breakdown else ""}
+        FROM actors a CROSS JOIN LATERAL (
             SELECT {times}
             FROM unnest(a.a1) AS l1(t1)
             {_chain(n)}

@@ -17,9 +17,12 @@ URL is not a step, and a session without page views has no path.
 - page_sessions: the sessions that viewed `after` or `before` (null without);
 - exit_pages: each session's last page, with its sessions;
 - sessions: the sessions with a path.
-`after` and `before` together are refused. Each list holds `limit` rows
-(default 20), ties by page (byte order). Sessions come from session_rollup; their page
-views from the events, up to the last event of the latest session.
+`after` and `before` together are refused, as is a page holding a query string
+or a fragment (it could never match). Each list holds `limit` rows (default 20,
+at most 1000), ties by page in byte order. Sessions come from session_rollup
+(their start, bot flag and the filters' dimensions); their page views from the
+events, from `from` to the end of the latest of them (so a session that runs
+past `to` is whole; a late event shows once the rollup has seen it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Final
 
 from userflow.analytics import filters, sessions
 from userflow.analytics.args import Args
-from userflow.analytics.errors import BadParameters, bad
+from userflow.analytics.errors import BadParameters
 from userflow.analytics.filters import Filters, Where
 from userflow.analytics.period import Period
 from userflow.analytics.query import Query, Row
@@ -97,60 +100,72 @@ def build(p: Params) -> Query[Result]:
     params = dict(where.params, limit=p.limit, depth=SEQUENCE_PAGES)
     around = ""
     if p.after is not None or p.before is not None:
-        column, params["page"] = (("next_page", p.after) if p.after is not None
-                                  else ("previous_page", p.before))
-        kind = "next" if p.after is not None else "previous"
-        # A session counts once per neighbour (hashing the pairs: no sort of the steps).
+        kind, params["page"], step = (("next", p.after, 1) if p.after is not None
+                                      else ("previous", p.before, -1))
+        # Each session once per neighbour; `step` is a fixed 1 or -1, not a value.
         around = f"""
         UNION ALL
-        SELECT '{kind}', NULL, neighbour, count(*), row_number() OVER (ORDER BY count(*) DESC, neighbour COLLATE "C")
-        FROM (SELECT session_id, {column} AS neighbour FROM steps
-              WHERE page = %(page)s AND {column} IS NOT NULL GROUP BY session_id, {column}) q
-        GROUP BY neighbour
+        SELECT '{kind}', NULL, n.page, count(*),
+               row_number() OVER (ORDER BY count(*) DESC, n.page COLLATE "C")
+        FROM (SELECT DISTINCT j.session_id, j.path[i + {step}] AS page
+              FROM journeys j CROSS JOIN LATERAL generate_subscripts(j.path, 1) i
+              WHERE j.path[i] = %(page)s AND j.path[i + {step}] IS NOT NULL) n
+        GROUP BY n.page
         UNION ALL
-        SELECT 'at', NULL, NULL, count(*), 1
-        FROM (SELECT session_id FROM steps WHERE page = %(page)s GROUP BY session_id) q"""
+        SELECT 'at', NULL, NULL, count(*) FILTER (WHERE %(page)s = ANY(path)), 1 FROM journeys"""
+    # No join: the plans the planner makes from its estimates through the tenant views
+    # can go quadratic. The chosen sessions (a row each, t null) and the range's page views
+    # meet in one window by session; a URL's path (a regular expression's work) is worked out
+    # once per distinct URL into a sorted dictionary that each view searches (width_bucket).
     statement = f"""
     WITH chosen AS (
         SELECT s.session_id, s.ended_at FROM tenant.session_rollup s WHERE {where.sql()}
     ), views AS (
         -- The sessions' events lie between the range's start and the last session's end.
         SELECT e.session_id COLLATE "C" AS session_id, e.event_timestamp AS t, e.event_id,
-               e.page_url
+               e.page_url COLLATE "C" AS page_url
         FROM tenant.events e
-        WHERE e.event_type = 'page_view' AND e.page_url IS NOT NULL
+        WHERE e.event_type = 'page_view' AND e.page_url IS NOT NULL AND e.session_id IS NOT NULL
           AND e.event_timestamp >= %(start)s
           AND e.event_timestamp <= (SELECT max(ended_at) FROM chosen)
-          AND e.session_id IN (SELECT session_id FROM chosen)
-    ), urls AS (
-        -- A URL's path is a regular expression's work: once per distinct URL.
-        SELECT page_url, userflow_url_path(page_url) AS page FROM views GROUP BY page_url
-    ), viewed AS (
-        SELECT v.session_id, v.t, v.event_id, u.page,
-               lag(u.page) OVER (PARTITION BY v.session_id ORDER BY v.t, v.event_id) AS before
-        FROM views v JOIN urls u USING (page_url)
-    ), steps AS MATERIALIZED (
-        SELECT session_id, page,
-               row_number() OVER w AS n,
-               lead(page) OVER w AS next_page,
-               lag(page) OVER w AS previous_page
-        FROM viewed WHERE before IS DISTINCT FROM page
-        WINDOW w AS (PARTITION BY session_id ORDER BY t, event_id)
+    ), dictionary AS (
+        SELECT array_agg(url ORDER BY url) AS urls,
+               array_agg(userflow_url_path(url) ORDER BY url) AS paths
+        FROM (SELECT DISTINCT page_url AS url FROM views) u
+    ), items AS (
+        SELECT session_id COLLATE "C" AS session_id, NULL::timestamptz AS t, NULL::uuid AS event_id,
+               NULL::text AS page
+        FROM chosen
+        UNION ALL
+        SELECT v.session_id, v.t, v.event_id, d.paths[width_bucket(v.page_url, d.urls)]
+        FROM views v CROSS JOIN dictionary d
+    ), visited AS (
+        -- Each session's pages in order (the window's), on its first row.
+        SELECT session_id, row_number() OVER w AS nth, bool_or(t IS NULL) OVER w AS chosen,
+               array_agg(page) FILTER (WHERE t IS NOT NULL) OVER w AS pages
+        FROM items
+        WINDOW w AS (PARTITION BY session_id ORDER BY t, event_id
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ), journeys AS MATERIALIZED (
+        -- A page viewed again at once is one step.
+        SELECT session_id,
+               ARRAY(SELECT x.page FROM unnest(pages) WITH ORDINALITY AS x(page, i)
+                     WHERE x.i = 1 OR x.page <> pages[x.i - 1] ORDER BY x.i) AS path
+        FROM visited WHERE nth = 1 AND chosen AND pages IS NOT NULL
     )
     SELECT kind, pages, page, sessions FROM (
         SELECT 'total' AS kind, NULL::text[] AS pages, NULL::text AS page, count(*) AS sessions,
                1::bigint AS rank
-        FROM steps WHERE n = 1
+        FROM journeys
         UNION ALL
-        SELECT 'sequence', pages, NULL, count(*),
+        SELECT 'sequence', path[1:%(depth)s], NULL, count(*),
                row_number() OVER (ORDER BY count(*) DESC,
-                                  array_to_string(pages, ' → ') COLLATE "C")
-        FROM (SELECT session_id, array_agg(page ORDER BY n) AS pages
-              FROM steps WHERE n <= %(depth)s GROUP BY session_id) q
-        GROUP BY pages
+                                  array_to_string(path[1:%(depth)s], ' → ') COLLATE "C")
+        FROM journeys GROUP BY path[1:%(depth)s]
         UNION ALL
-        SELECT 'exit', NULL, page, count(*), row_number() OVER (ORDER BY count(*) DESC, page COLLATE "C")
-        FROM steps WHERE next_page IS NULL GROUP BY page{around}
+        SELECT 'exit', NULL, path[cardinality(path)], count(*),
+               row_number() OVER (ORDER BY count(*) DESC, path[cardinality(path)] COLLATE "C")
+        FROM journeys GROUP BY path[cardinality(path)]{around}
     ) answers
     WHERE rank <= %(limit)s
     ORDER BY kind, rank"""
