@@ -169,7 +169,7 @@ def build(p: Params) -> Query[Result]:
     ) answers
     WHERE rank <= %(limit)s
     ORDER BY kind, rank"""
-    return Query(statement, params, lambda rows: _shape(p, rows), "session_rollup", p.period)
+    return Query(statement, params, lambda rows: _shape(p, rows), "events", p.period)
 
 
 def _counts(rows: list[Row], kind: str) -> list[PageCount]:
