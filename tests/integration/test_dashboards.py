@@ -6,9 +6,8 @@ Each panel's SQL is taken from the JSON, its variables and macros expanded as Gr
 them (grafana.py) and run; its rows are then compared with the query API's answer for the same
 tenant, range and parameters (the endpoint's own from_args/from_body and build, run as the
 reader with the tenant's read key), field by field: the panels name their columns after the
-API's fields. A metric whose endpoint is not there yet (a module still being written) is
-compared with the definitions computed in Python from the events (dashboard_reference.py) and
-the simulator's own truth, and its API comparison skips until the endpoint exists.
+API's fields. Panels are also compared with the definitions computed in Python from the
+events (dashboard_reference.py) and with the simulator's own truth.
 """
 
 from __future__ import annotations
