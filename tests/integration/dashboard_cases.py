@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-
 from userflow.analytics.args import Args
 from userflow.api.endpoints import ENDPOINTS
 
