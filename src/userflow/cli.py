@@ -144,13 +144,17 @@ def simulate(
     truth: Annotated[Path | None, typer.Option(help="Write the planted figures here")] = None,
     single: Annotated[bool, typer.Option(help="One event per request instead of batches")] = False,
     concurrency: Annotated[int, typer.Option(min=1)] = 8,
+    anomalies: Annotated[bool, typer.Option(
+        help="Four weeks up to today's UTC midnight instead of one: three quiet, then a day"
+             " on which desktop checkouts fail half the time and an hour of a traffic spike"
+             " (detectable from about 150,000 events)")] = False,
 ) -> None:
     """Send realistic traffic: users, sessions, a funnel, an experiment, bots."""
     from rich.console import Console
 
     from userflow import simulate as sim
 
-    generated = sim.generate(events, seed)
+    generated = sim.generate(events, seed, anomalies=anomalies)
     if truth:
         truth.write_text(generated.truth.to_json())
     report = sim.send(generated, url, key, rate=rate, single=single, concurrency=concurrency)

@@ -71,6 +71,20 @@ class Args:
             return default
         return number
 
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self.errors.append(FieldError(name, "must be a number"))
+            return default
+        if not low <= number <= high:  # NaN fails this too
+            self.errors.append(FieldError(name, f"must be between {low:g} and {high:g}"))
+            return default
+        return number
+
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.text(name)
         if value is None:

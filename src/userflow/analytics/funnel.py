@@ -185,7 +185,7 @@ def _optional_text(errors: list[FieldError], where: str, value: object) -> str |
     return None
 
 
-def _steps_of(errors: list[FieldError], given: object) -> tuple[Step, ...]:
+def steps_of(errors: list[FieldError], given: object) -> tuple[Step, ...]:
     if not isinstance(given, list):
         errors.append(FieldError("steps", "is required: a list of steps"))
         return ()
@@ -245,7 +245,7 @@ def from_body(body: object) -> Params:
             span = periods.parse(bounds["from"], bounds["to"], bounds["tz"])
         except BadParameters as exc:
             errors.extend(exc.errors)
-    steps = _steps_of(errors, body.get("steps"))
+    steps = steps_of(errors, body.get("steps"))
     window = body.get("window_seconds", DEFAULT_WINDOW_S)
     if not _is_int(window):
         errors.append(FieldError("window_seconds", "must be an integer"))

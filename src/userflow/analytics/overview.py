@@ -86,6 +86,17 @@ def bucket(interval: Interval, column: str) -> str:
     return f"date_trunc('{interval}', {column}, %(tz)s)"
 
 
+def buckets(interval: Interval) -> str:
+    """Every bucket that [%(start)s, %(end)s) touches, empty ones included, as rows of `t`
+    (its start); days and weeks step in the zone's wall time, so a DST day is 23 or 25 hours."""
+    local = "" if interval == "hour" else " AT TIME ZONE %(tz)s"
+    return f"""
+            SELECT b{local} AS t FROM generate_series(
+                ({bucket(interval, "%(start)s::timestamptz")}){local},
+                (%(end)s::timestamptz - interval '1 microsecond'){local},
+                interval '1 {interval}') AS b"""
+
+
 def build(p: Params) -> Query[Result]:
     f = p.filters
     params: dict[str, object] = {"start": p.period.start, "end": p.period.end, "tz": p.period.tz}
@@ -123,17 +134,11 @@ def build(p: Params) -> Query[Result]:
               AND e.event_timestamp < %(start)s {bots}"""
         source = "events+session_rollup"
     session_where = filters.on_sessions(f, sessions.in_period(p.period, Where(params=params)))
-    local = "" if p.interval == "hour" else " AT TIME ZONE %(tz)s"
-    step = {"hour": "1 hour", "day": "1 day", "week": "1 week"}[p.interval]
     statement = f"""
         WITH activity AS MATERIALIZED ({activity}),
         starts AS (SELECT s.started_at AS at FROM tenant.session_rollup s
                    WHERE {session_where.sql()}),
-        buckets AS (
-            SELECT b{local} AS t FROM generate_series(
-                ({bucket(p.interval, "%(start)s::timestamptz")}){local},
-                (%(end)s::timestamptz - interval '1 microsecond'){local},
-                interval '{step}') AS b),
+        buckets AS ({buckets(p.interval)}),
         per_bucket AS (SELECT {bucket(p.interval, "at")} AS t, sum(events) AS events,
                               count(DISTINCT actor) AS users
                        FROM activity GROUP BY 1),

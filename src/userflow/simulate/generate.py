@@ -10,6 +10,7 @@ from typing import Final
 
 from userflow.simulate import planted
 from userflow.simulate.bots import write_bot
+from userflow.simulate.incidents import Incidents
 from userflow.simulate.messages import Message, to_ms
 from userflow.simulate.sessions import write_session
 from userflow.simulate.truth import Truth, compute_truth
@@ -25,31 +26,41 @@ class Simulation:
     truth: Truth
 
 
-def generate(events: int, seed: int, start: datetime | None = None) -> Simulation:
-    """Exactly `events` messages over the 7 days from `start` (default: the 7 days ending now)."""
+def generate(events: int, seed: int, start: datetime | None = None,
+             anomalies: bool = False) -> Simulation:
+    """Exactly `events` messages over the 7 days from `start` (default: the 7 days ending now).
+
+    With `anomalies`: over the 28 days from `start` (a UTC midnight; default: the four
+    weeks ending at today's), with planted.py's incidents in the last week.
+    """
     if events < 0:
         raise ValueError("events must be ≥ 0")
+    window = planted.ANOMALY_WINDOW if anomalies else planted.WINDOW
     if start is None:
-        start = datetime.now(UTC) - planted.WINDOW
+        now = datetime.now(UTC)
+        start = (now.replace(hour=0, minute=0, second=0, microsecond=0) if anomalies
+                 else now) - window
     elif start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    elif start + planted.WINDOW > datetime.now(UTC):
-        raise ValueError("the window would reach into the future; start at least 7 days ago")
+    elif start + window > datetime.now(UTC):
+        raise ValueError(f"the window would reach into the future; start at least"
+                         f" {window.days} days ago")
     start_ms = to_ms(start)
-    end_ms = start_ms + int(planted.WINDOW.total_seconds() * 1000)
+    end_ms = start_ms + int(window.total_seconds() * 1000)
     rng = random.Random(seed)
+    incidents = Incidents(rng, start_ms) if anomalies else None
     bot_budget = round(events * planted.BOT_SHARE)
-    timed = _humans(rng, start_ms, end_ms, events - bot_budget)
+    timed = _humans(rng, start_ms, end_ms, events - bot_budget, incidents)
     timed += _bots(rng, start_ms, end_ms, bot_budget)
     timed.sort(key=itemgetter(0))
     messages = [msg for _, msg in timed]
-    return Simulation(messages, compute_truth(messages, seed, start_ms, end_ms))
+    return Simulation(messages, compute_truth(messages, seed, start_ms, end_ms, incidents))
 
 
 def _humans(
-    rng: random.Random, start_ms: int, end_ms: int, budget: int
+    rng: random.Random, start_ms: int, end_ms: int, budget: int, incidents: Incidents | None
 ) -> list[tuple[int, Message]]:
-    planner = Planner(rng, start_ms, end_ms)
+    planner = Planner(rng, start_ms, end_ms, incidents)
     timed: list[tuple[int, Message]] = []
     # Every visitor adds a message (a first visit starts 2 h before the end), so this ends.
     while len(timed) < budget:
@@ -60,7 +71,7 @@ def _humans(
         for plan in visitor.sessions:
             # A visit that ran long pushes the next one back, past the session timeout.
             begin = max(plan.start_ms, ended + _SESSION_GAP_MS)
-            ended, user_id = write_session(rng, visitor, plan, user_id, begin, mine)
+            ended, user_id = write_session(rng, visitor, plan, user_id, begin, mine, incidents)
         # The last visitor is cut short so the total is exact.
         timed += [item for item in mine if item[0] <= end_ms][: budget - len(timed)]
     return timed

@@ -37,3 +37,22 @@ def conversion_rate(variant: str, device: str) -> float:
     """Per-device rate, scaled so the device mix averages to CONVERSION[variant]."""
     mean_propensity = sum(DEVICE_MIX[d] * DEVICE_PROPENSITY[d] for d in DEVICE_MIX)
     return CONVERSION[variant] * DEVICE_PROPENSITY[device] / mean_propensity
+
+# --- Anomalies (`userflow simulate --anomalies`): four weeks from a UTC midnight -------
+# Weeks 0-2 plant nothing (week 2 is the quiet week a detector must leave alone); week 3
+# holds a day on which one device's checkout conversion halves and an hour of a spike.
+ANOMALY_WINDOW: Final = timedelta(days=28)
+QUIET_WEEK: Final = 2  # the window's week (from 0): days 14 to 20
+# On this day of the window (from 0), the payment of this share of the device's checkouts
+# fails: the visitor submits the checkout form, the page reports an error, no order follows.
+CHECKOUT_DROP_DAY: Final = 24
+CHECKOUT_DROP_DEVICE: Final = "desktop"
+CHECKOUT_FAILURE: Final = 0.5
+# A page's error is a custom event of this name (PostHog's for a captured exception).
+ERROR_EVENT: Final = "$exception"
+# In this hour of the window (from 0: day 26, 15:00 UTC) a newsletter lands this share of
+# all visitors on the site for their first visit: about three times the hour's traffic.
+SPIKE_HOUR: Final = 26 * 24 + 15
+SPIKE_SHARE: Final = 0.01
+# The checkout funnel whose conversion halves: the form submitted, then the order.
+CHECKOUT_FORM: Final = "form#checkout-form"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from userflow.simulate import planted, site
+from userflow.simulate.incidents import Incidents
 from userflow.simulate.messages import (
     Message,
     context,
@@ -36,8 +37,10 @@ class Walker:
         user_id: str | None,
         start_ms: int,
         out: list[tuple[int, Message]],
+        incidents: Incidents | None = None,
     ) -> None:
         self.rng = rng
+        self.incidents = incidents
         self.visitor = visitor
         self.plan = plan
         self.user_id = user_id
@@ -146,9 +149,10 @@ def write_session(
     user_id: str | None,
     start_ms: int,
     out: list[tuple[int, Message]],
+    incidents: Incidents | None = None,
 ) -> tuple[int, str | None]:
     """Appends one visit's messages to out; returns when it ended and who the visitor is by then."""
-    w = Walker(rng, visitor, plan, user_id, start_ms, out)
+    w = Walker(rng, visitor, plan, user_id, start_ms, out, incidents)
     w.view(_landing(rng, plan), first=True)
     if plan.intent == "bounce":
         w.read(0, 2)
@@ -277,6 +281,11 @@ def _shop(w: Walker) -> None:
     if depth < 4:
         return
     w.submit("checkout-form")
+    if w.incidents and w.incidents.payment_fails(w.visitor.agent.device_type, w.t):
+        # The planted outage: the payment step throws, the visitor gives up.
+        w.custom(planted.ERROR_EVENT, {"type": "PaymentError",
+                                       "message": "card authorization timed out"})
+        return
     order_id = f"NW{rng.randrange(10**7, 10**8)}"
     shipping = 0.0 if product.price >= 100 else 7.95
     w.custom(

@@ -21,6 +21,7 @@ import orjson
 
 from userflow.simulate import agents, planted
 from userflow.simulate.countries import country_of
+from userflow.simulate.incidents import Incidents
 from userflow.simulate.messages import Message, event_type, iso, to_ms
 
 FUNNEL_WINDOW_MS: Final = 86_400_000
@@ -122,6 +123,41 @@ class FeatureAdoption:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutDrop:
+    """The day one device's checkout conversion (checkout form submitted → order) halves."""
+
+    day_from: str
+    day_to: str
+    device_type: str
+    planted_failure: float
+    checkout_steps: tuple[FunnelStep, ...]
+    checkouts: int  # checkout forms the device's humans submitted that day
+    failed: int  # of them, answered by the error event instead of an order
+    conversion: float  # (checkouts - failed) / checkouts
+    conversion_other_days: float  # the same over the window's other days
+
+
+@dataclass(frozen=True, slots=True)
+class Spike:
+    """The hour a newsletter lands a share of the visitors on the site."""
+
+    hour_from: str
+    hour_to: str
+    planted_share: float
+    sessions: int  # human sessions starting in the hour
+    sessions_same_hour_other_days: float  # mean, over the window's other days
+
+
+@dataclass(frozen=True, slots=True)
+class PlantedAnomalies:
+    quiet_week_from: str  # a week with nothing planted
+    quiet_week_to: str
+    error_event: str
+    checkout_drop: CheckoutDrop
+    spike: Spike
+
+
+@dataclass(frozen=True, slots=True)
 class Truth:
     seed: int
     n: int
@@ -137,6 +173,7 @@ class Truth:
     funnel: Funnel
     experiment: Experiment
     feature_adoption: FeatureAdoption
+    anomalies: PlantedAnomalies | None = None  # an anomalies run's incidents
 
     def to_json(self) -> str:
         return orjson.dumps(self, option=orjson.OPT_INDENT_2).decode()
@@ -196,7 +233,8 @@ class _Tally:
         )
 
 
-def compute_truth(messages: list[Message], seed: int, start_ms: int, end_ms: int) -> Truth:
+def compute_truth(messages: list[Message], seed: int, start_ms: int, end_ms: int,
+                  incidents: Incidents | None = None) -> Truth:
     every, humans = _Tally(), _Tally()
     bot_actors: set[str] = set()
     bot_sessions: set[str] = set()
@@ -272,6 +310,64 @@ def compute_truth(messages: list[Message], seed: int, start_ms: int, end_ms: int
             len(actor_device),
             _ratio(len(adopters), len(actor_device)),
             planted.FEATURE_ADOPTION,
+        ),
+        anomalies=None if incidents is None else _anomalies(messages, start_ms, incidents),
+    )
+
+
+CHECKOUT_STEPS: Final = (
+    FunnelStep("form_submit", path="/checkout"),
+    FunnelStep("custom", event_name=planted.GOAL_EVENT),
+)
+_DAY_MS: Final = 86_400_000
+_HOUR_MS: Final = 3_600_000
+
+
+def _anomalies(messages: list[Message], start_ms: int, incidents: Incidents) -> PlantedAnomalies:
+    checkouts: Counter[bool] = Counter()  # by "on the drop day", the device's
+    failed: Counter[bool] = Counter()
+    session_starts: dict[str, int] = {}
+    for msg in messages:
+        agent = agents.BY_UA[msg["context"]["userAgent"]]
+        if agent.device_type == "bot":
+            continue
+        t = to_ms(datetime.fromisoformat(msg["timestamp"]))
+        session_starts.setdefault(msg["context"]["sessionId"], t)
+        if agent.device_type != planted.CHECKOUT_DROP_DEVICE or msg["type"] != "track":
+            continue
+        on_day = incidents.drop_from_ms <= t < incidents.drop_to_ms
+        properties = msg.get("properties") or {}
+        if msg["event"] == "form_submit" and properties.get("element_selector") == planted.CHECKOUT_FORM:
+            checkouts[on_day] += 1
+        elif msg["event"] == planted.ERROR_EVENT:
+            failed[on_day] += 1
+    hourly: Counter[int] = Counter((t - start_ms) // _HOUR_MS for t in session_starts.values())
+    spike_hour = (incidents.spike_from_ms - start_ms) // _HOUR_MS
+    same_hour = [hourly[h] for h in range(spike_hour % 24, max(hourly, default=0) + 1, 24)
+                 if h != spike_hour]
+    quiet_from = start_ms + planted.QUIET_WEEK * 7 * _DAY_MS
+    return PlantedAnomalies(
+        quiet_week_from=iso(quiet_from),
+        quiet_week_to=iso(quiet_from + 7 * _DAY_MS),
+        error_event=planted.ERROR_EVENT,
+        checkout_drop=CheckoutDrop(
+            day_from=iso(incidents.drop_from_ms),
+            day_to=iso(incidents.drop_to_ms),
+            device_type=planted.CHECKOUT_DROP_DEVICE,
+            planted_failure=planted.CHECKOUT_FAILURE,
+            checkout_steps=CHECKOUT_STEPS,
+            checkouts=checkouts[True],
+            failed=failed[True],
+            conversion=_ratio(checkouts[True] - failed[True], checkouts[True]),
+            conversion_other_days=_ratio(checkouts[False] - failed[False], checkouts[False]),
+        ),
+        spike=Spike(
+            hour_from=iso(incidents.spike_from_ms),
+            hour_to=iso(incidents.spike_to_ms),
+            planted_share=planted.SPIKE_SHARE,
+            sessions=hourly[spike_hour],
+            sessions_same_hour_other_days=round(sum(same_hour) / len(same_hour), 6)
+            if same_hour else 0.0,
         ),
     )
 

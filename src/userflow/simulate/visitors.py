@@ -7,7 +7,6 @@ one visitor, so the truth shows the planted lift even for a few thousand users.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,9 @@ from typing import Any, Final, TypeVar
 from userflow.simulate import agents, planted, site
 from userflow.simulate.agents import Agent
 from userflow.simulate.countries import COUNTRIES, random_ip
+from userflow.simulate.incidents import Incidents
 from userflow.simulate.messages import new_id
+from userflow.simulate.quota import Quota
 from userflow.simulate.site import Campaign
 
 _HOUR: Final = 3_600_000
@@ -66,22 +67,6 @@ class Visitor:
     sessions: tuple[SessionPlan, ...]
 
 
-class _Quota:
-    """Says yes to `rate` of its callers, spread evenly from a random phase (error diffusion)."""
-
-    def __init__(self, rate: float, phase: float) -> None:
-        self._rate = rate
-        self._phase = phase
-        self._calls = 0
-
-    def take(self) -> bool:
-        k = self._calls
-        self._calls += 1
-        return math.floor(self._rate * (k + 1) + self._phase) > math.floor(
-            self._rate * k + self._phase
-        )
-
-
 T = TypeVar("T")
 
 
@@ -90,16 +75,18 @@ def _weighted(rng: random.Random, pairs: tuple[tuple[T, float], ...]) -> T:
 
 
 class Planner:
-    def __init__(self, rng: random.Random, start_ms: int, end_ms: int) -> None:
+    def __init__(self, rng: random.Random, start_ms: int, end_ms: int,
+                 incidents: Incidents | None = None) -> None:
         self._rng = rng
         self._start_ms = start_ms
         self._end_ms = end_ms
+        self._incidents = incidents
         self._buys = {
-            (v, d): _Quota(planted.conversion_rate(v, d), rng.random())
+            (v, d): Quota(planted.conversion_rate(v, d), rng.random())
             for v in planted.CONVERSION
             for d in planted.DEVICE_MIX
         }
-        self._adopts = _Quota(planted.FEATURE_ADOPTION, rng.random())
+        self._adopts = Quota(planted.FEATURE_ADOPTION, rng.random())
 
     def visitor(self) -> Visitor:
         rng = self._rng
@@ -138,7 +125,8 @@ class Planner:
         self, offset: float, member: bool, shopper: bool, depth: int, adopts: bool, signs_up: bool
     ) -> tuple[SessionPlan, ...]:
         rng = self._rng
-        starts = self._starts(offset, _weighted(rng, _SESSION_COUNTS))
+        arrival = self._incidents.spike_arrival() if self._incidents else None
+        starts = self._starts(offset, _weighted(rng, _SESSION_COUNTS), arrival)
         intents = [self._intent(i, member, shopper) for i in range(len(starts))]
         if shopper and "shop" not in intents:
             intents[-1] = "shop"
@@ -178,9 +166,10 @@ class Planner:
             )
         return tuple(plans)
 
-    def _starts(self, offset: float, count: int) -> list[int]:
-        """Session starts on different days, at hours people are awake in their own time zone."""
-        starts = [self._awake(offset, None)]
+    def _starts(self, offset: float, count: int, first: int | None = None) -> list[int]:
+        """Session starts on different days, at hours people are awake in their own time zone;
+        `first`, when given, is the first visit's (a spike's arrival)."""
+        starts = [self._awake(offset, None) if first is None else first]
         while len(starts) < count:
             start = self._awake(offset, starts[-1])
             if start > self._end_ms - _LATEST_START:
