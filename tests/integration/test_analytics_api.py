@@ -34,6 +34,7 @@ GETS: dict[str, dict[str, str]] = {
     "/v1/analytics/bots": RANGE,
     "/v1/analytics/retention": {**RANGE, "interval": "week"},
     "/v1/analytics/adoption": {**RANGE, "feature": "#buy"},
+    "/v1/analytics/anomalies": {**RANGE, "metric": "sessions"},
 }
 
 

@@ -23,15 +23,19 @@ What is judged, against what:
   seasonal cycle is a week of days or a day of hours. History starts no earlier
   than the tenant's data (its first session): the buckets before it are no
   history at all, not zeros.
-- At least 3 whole cycles (21 days, 72 hours) of complete buckets are needed
-  from the tenant's first session to `to`; with fewer the answer says so
-  (`enough_history` false, `note`) and lists no anomaly.
-- The method (robust STL, the residuals' MAD floored at the sampling error, the
-  robust z) is baseline.py's; a point is an anomaly when |robust z| >=
-  `threshold` (default 3.5). Each says its expected and actual value, the
-  deviation (actual - expected), the relative change (deviation / expected;
-  null when expected is 0), the robust z, the direction and `n`: the events,
-  sessions, entering actors or errors behind the point.
+- At least 3 whole cycles (21 days, 72 hours) of complete buckets with a value
+  are needed from the tenant's first session to `to`; with fewer the answer
+  says so (`enough_history` false, `note`) and lists no anomaly.
+- The method (a robust linear model of trend and seasonal levels; a point's
+  robust z is the smaller of its MAD-based and its chance z-score) is
+  baseline.py's; a point is an anomaly when |robust z| >= `threshold` (default
+  3.5). Each says its expected and actual value, the deviation (actual -
+  expected), the relative change (deviation / expected; null when expected is
+  0), the robust z, the direction and `n`: the events, sessions, entering
+  actors or errors behind the point.
+- Events come in bursts (one long visit is hundreds of them), so an hour's
+  events stray further than a normal spread says: read traffic hour by hour as
+  sessions, which arrive one visit at a time.
 """
 
 from __future__ import annotations
@@ -323,9 +327,11 @@ def _judge(p: Params, buckets: list[_Bucket], first_session: datetime | None,
     judged_from = p.judged_from
     judged = [b.t >= judged_from and b.t >= first_session for b in complete]
     needed = baseline.MIN_CYCLES * season
-    method = (f"robust STL (statsmodels) with a {season}-{p.interval} seasonal cycle; robust z ="
-              " (residual - median residual) / max(1.4826 MAD of the residuals, the point's"
-              f" sampling error); an anomaly at |z| >= {p.threshold:g}")
+    method = (f"robust linear model (statsmodels RLM, Huber) of a trend and {season} seasonal"
+              f" levels ({'log scale' if p.kind == 'count' else 'as a rate'}); robust z = the"
+              " smaller of the residual's modified z-score (1.4826 MAD) and its chance"
+              f" z-score ({'Poisson' if p.kind == 'count' else 'binomial'} tail); an anomaly at"
+              f" |z| >= {p.threshold:g}")
     zone = p.period.zone
 
     def shown(t: datetime) -> str:
@@ -333,10 +339,10 @@ def _judge(p: Params, buckets: list[_Bucket], first_session: datetime | None,
     common = dict(metric=p.metric, definition=DEFINITIONS[p.metric], interval=p.interval,
                   method=method, threshold=p.threshold, season=season,
                   history_from=shown(complete[0].t) if complete else None)
-    known = [b for b in complete if b.value is not None]
-    if len(complete) < needed or not any(judged) or not known:
-        note = (f"{len(complete)} complete {p.interval}s of data from the tenant's first session"
-                f" to `to`; finding anomalies needs {needed} ({baseline.MIN_CYCLES} cycles of"
+    known = sum(b.value is not None for b in complete)
+    if known < needed or not any(judged):
+        note = (f"{known} complete {p.interval}s with data from the tenant's first session to"
+                f" `to`; finding anomalies needs {needed} ({baseline.MIN_CYCLES} cycles of"
                 f" {season}) and at least one in [from, to)")
         return Result(**common, enough_history=False, note=note, anomalies=[],  # type: ignore[arg-type]
                       series=[Point(shown(b.t), b.value, b.n, None, None, j)

@@ -186,6 +186,8 @@ def _optional_text(errors: list[FieldError], where: str, value: object) -> str |
 
 
 def steps_of(errors: list[FieldError], given: object) -> tuple[Step, ...]:
+    """Steps from a JSON list (the body's `steps`); each problem goes to `errors`, named by its
+    path (`steps.2.event_type`)."""
     if not isinstance(given, list):
         errors.append(FieldError("steps", "is required: a list of steps"))
         return ()

@@ -13,7 +13,7 @@ from typing import Any, Final
 from userflow.analytics import breakdown, overview, pages, sessions
 from userflow.analytics import adoption, experiments, retention
 from userflow.analytics import bots, heatmap, realtime, timeline
-from userflow.analytics import funnel, paths
+from userflow.analytics import anomalies, funnel, paths
 from userflow.analytics.args import Args
 from userflow.analytics.query import Query
 
@@ -81,4 +81,16 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
              parameters=(("after", "The pages viewed right after this path"),
                          ("before", "The pages viewed right before this path (not with after)"),
                          ("limit", "Rows of each list, at most 1000 (default 20)"))),
+    Endpoint("/v1/analytics/anomalies", "Points of a metric's daily or hourly series that leave "
+             "their own seasonal baseline, with the size of the deviation", anomalies.build,
+             anomalies.from_args,
+             parameters=(("metric", "Required: " + ", ".join(anomalies.METRICS)),
+                         ("interval", "day (default; a weekly cycle) or hour (a daily cycle)"),
+                         ("threshold", "|robust z| at which a point is an anomaly (default 3.5)"),
+                         ("steps", "funnel_conversion: the funnel's steps, a JSON list as the "
+                          "funnel body's"),
+                         ("window_seconds", "funnel_conversion: the conversion window "
+                          "(default 86400)"),
+                         ("error_event", "page_errors: the custom event an error is "
+                          "(default $exception)"))),
 )
