@@ -194,6 +194,11 @@ TOOLS: Final[tuple[Tool, ...]] = (
 _BY_NAME: Final = {t.name: t for t in TOOLS}
 
 
+def definition(t: Tool) -> str:
+    """A tool's definition in a sentence or two."""
+    return _definition(t.description)
+
+
 def tool(name: str) -> Tool:
     try:
         return _BY_NAME[name]
