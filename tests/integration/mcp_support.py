@@ -129,7 +129,8 @@ def mcp_http(env: dict[str, str], logs: Path) -> Iterator[str]:
 
     def ready() -> bool:
         try:
-            return httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+            # /readyz: open without a key, 200 once PostgreSQL answers
+            return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -3,7 +3,8 @@
 No key, a wrong one, a write key or a revoked one get 401 before the MCP
 layer; the SDK's own client with a tenant's key lists and calls the tools and
 gets the analytics functions' answers; one tenant's key never reads another's
-rows or texts, through any tool, and cannot use another tenant's MCP session;
+rows or texts, through any tool or resource; the server keeps no session, so
+each request answers for its own key;
 the scope escapes fail over HTTP as they do in-process.
 """
 
@@ -134,17 +135,20 @@ def test_one_tenant_s_key_never_reads_another_s_rows_or_texts(database_url: str,
     assert heatmaps["b"]["result"]["totals"]["clicks"] == 1
 
 
-def test_an_mcp_session_serves_only_the_key_that_opened_it(url: str, seeded: Seed) -> None:
+def test_each_request_stands_alone_with_its_key(url: str, seeded: Seed) -> None:
+    """Stateless: no MCP session to take over; a call answers for the key it carries."""
     opened = post(url, INITIALIZE, seeded.a.read_key)
-    assert opened.status_code == 200
-    session = opened.headers["mcp-session-id"]
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    assert post(url, initialized, seeded.a.read_key, session).status_code == 202
+    assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "sessions", "arguments": {}}}
-    assert post(url, call, seeded.b.read_key, session).status_code == 404
-    assert post(url, call, None, session).status_code == 401
-    assert post(url, call, seeded.a.read_key, session).status_code == 200
+            "params": {"name": "run_sql", "arguments": {"sql": "SELECT slug FROM company"}}}
+    slugs = {}
+    for who, key in (("a", seeded.a.read_key), ("b", seeded.b.read_key)):
+        r = post(url, call, key, session="a-made-up-session")
+        assert r.status_code == 200, r.text
+        line = next(x for x in r.text.splitlines() if x.startswith("data:"))
+        slugs[who] = orjson.loads(line[5:])["result"]["structuredContent"]["rows"]
+    assert slugs == {"a": [[seeded.a.slug]], "b": [[seeded.b.slug]]}
+    assert post(url, call, None).status_code == 401
 
 
 def test_scope_escapes_over_http_fail_and_change_nothing(database_url: str, url: str,

@@ -3,10 +3,9 @@
 `Authorization: Bearer <read key>` (or HTTP Basic with the key as user, as the
 query API takes) is checked against the database on each request, so a key
 revoked mid-session stops at once. The request then carries the tenant as the
-MCP SDK's authenticated user (client_id: the company): the SDK binds each MCP
-session to the principal that opened it, so another tenant's key cannot use
-it, and the tools read the key from the request. /healthz alone is open (the
-kubelet's probe).
+MCP SDK's authenticated user (client_id: the company), and the tools read the
+key from it (the server keeps no sessions, so there is none to take over).
+/healthz and /readyz alone are open (the kubelet's probes).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from userflow.api import auth
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS: Final = frozenset({"/healthz"})
+OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
 
 
 def read_key_of(scope: Scope) -> str:

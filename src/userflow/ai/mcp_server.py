@@ -4,9 +4,9 @@ A thin shell (the MCP SDK's low-level Server) over tools.py, resources.py and
 prompts.py. Two transports:
 - stdio, for Claude Desktop: one tenant, the read key from UF_READ_KEY,
   checked before the server starts;
-- streamable HTTP at /mcp (the chart's optional `mcp` deployment): the read
-  key on every request (http_gate.py), each request answered for its key's
-  tenant.
+- streamable HTTP at /mcp (the chart's optional `mcp` deployment), stateless:
+  the read key on every request (http_gate.py), each request answered for its
+  key's tenant; /healthz and /readyz (PostgreSQL answers) for the probes.
 Tools run in a worker thread (psycopg is blocking) and answer JSON: the text
 content and the same object as structured content; a caller's mistake is a
 tool error naming it.
@@ -22,10 +22,12 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+import psycopg
 import uvicorn
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+from psycopg_pool import ConnectionPool, PoolTimeout
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -132,10 +134,26 @@ def http_app(s: Settings, host: str) -> ASGIApp:
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(_: Request) -> JSONResponse:
+        ready = await anyio.to_thread.run_sync(_database_answers, pool)
+        return JSONResponse({"database": ready}, status_code=200 if ready else 503)
+
+    # Stateless: no session lives in a pod, so replicas behind a Service need no affinity,
+    # and every request stands alone with its own key.
     app = build(reader_of_request).streamable_http_app(
-        streamable_http_path="/mcp", host=host,
-        custom_starlette_routes=[Route("/healthz", healthz, methods=["GET"])])
+        streamable_http_path="/mcp", host=host, stateless_http=True,
+        custom_starlette_routes=[Route("/healthz", healthz, methods=["GET"]),
+                                 Route("/readyz", readyz, methods=["GET"])])
     return ReadKeyGate(app, lambda key: Reader(pool, key, limits).company())
+
+
+def _database_answers(pool: ConnectionPool[Any]) -> bool:
+    try:
+        with pool.connection(timeout=2.0) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except (psycopg.Error, PoolTimeout):
+        return False
 
 
 def serve_http(s: Settings, host: str, port: int) -> None:
