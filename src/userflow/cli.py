@@ -191,6 +191,8 @@ def mcp_server(
     port: Annotated[int, typer.Option(help="HTTP: the port")] = 8765,
 ) -> None:
     """Run the AI analyst's MCP server: the analytics as tools, read-only, one tenant per key."""
+    from psycopg_pool import PoolTimeout
+
     from userflow.ai import mcp_server as server
     from userflow.analytics.errors import NotAuthorized
 
@@ -205,6 +207,9 @@ def mcp_server(
         server.serve_stdio(s)
     except NotAuthorized as exc:
         typer.echo(f"error: UF_READ_KEY is not a live read key ({exc})", err=True)
+        raise typer.Exit(1) from None
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        typer.echo(f"error: the database is unavailable ({str(exc).strip()})", err=True)
         raise typer.Exit(1) from None
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.types import TextContent, TextResourceContents
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -69,7 +70,7 @@ def seed(database_url: str) -> Seed:
         if i % 2 == 0:
             events.append(event(a.company_id, at + timedelta(seconds=80), "custom",
                                 event_name="signup", page="/pricing", **kw))
-    now = datetime.now(UTC) - timedelta(minutes=2)
+    now = datetime.now(UTC) - timedelta(seconds=30)  # realtime's 5 active minutes
     events.append(event(a.company_id, now, page="/live", session="live", user="user1", anon=None))
     events.append(event(a.company_id, first, page="/", session="bot", user=None, anon="crawler",
                         agent=BOT))
@@ -139,6 +140,12 @@ def mcp_http(env: dict[str, str], logs: Path) -> Iterator[str]:
         yield f"{base}/mcp"
     finally:
         proc.stop()
+
+
+def text(item: object) -> str:
+    """The text of a resource's contents or a prompt's message."""
+    assert isinstance(item, (TextContent, TextResourceContents)), item
+    return item.text
 
 
 def payload(result: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from userflow.store import tenants
 
 from .analytics_support import ask
 from .mcp_support import B_AGENT, B_PAGE, B_TEXT, Seed, counts, http_session, mcp_env, mcp_http, \
-    payload, seed
+    payload, seed, text
 from .stack import ROLE_OF, as_role
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -117,7 +117,7 @@ def test_one_tenant_s_key_never_reads_another_s_rows_or_texts(database_url: str,
                     result = {**result, "result": {**result["result"], "page": None}}
                 seen[who].append(str(result))
             resource = await client.read_resource("userflow://schema")
-            seen[who].append(resource.contents[0].text)
+            seen[who].append(text(resource.contents[0]))
 
     async def both() -> None:
         await as_tenant("a", seeded.a.read_key)

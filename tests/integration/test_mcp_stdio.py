@@ -26,7 +26,7 @@ from userflow.analytics.filters import Filters
 from userflow.analytics.query import Query
 
 from .analytics_support import ask
-from .mcp_support import Seed, mcp_env, payload, seed, stdio_session
+from .mcp_support import Seed, mcp_env, payload, seed, stdio_session, text
 from .stack import USERFLOW
 
 
@@ -145,12 +145,12 @@ def test_resources_prompts_and_refused_arguments(database_url: str, seeded: Seed
         async with stdio_session(env, tmp_path / "mcp.err") as client:
             listed = await client.list_resources()
             seen["resources"] = [str(r.uri) for r in listed.resources]
-            seen["metrics"] = (await client.read_resource("userflow://metrics")).contents[0].text
-            seen["funnel"] = (await client.read_resource("userflow://metrics/funnel")).contents[0].text
-            seen["schema"] = (await client.read_resource("userflow://schema")).contents[0].text
+            seen["metrics"] = text((await client.read_resource("userflow://metrics")).contents[0])
+            seen["funnel"] = text((await client.read_resource("userflow://metrics/funnel")).contents[0])
+            seen["schema"] = text((await client.read_resource("userflow://schema")).contents[0])
             seen["prompts"] = [p.name for p in (await client.list_prompts()).prompts]
             got = await client.get_prompt("read_experiment", {"experiment_id": "checkout-button"})
-            seen["prompt"] = got.messages[0].content.text
+            seen["prompt"] = text(got.messages[0].content)
             for name, arguments in (("breakdown", {"dimension": "shoe_size"}),
                                     ("pages", {"limit": 0, "from": "yesterday"}),
                                     ("sessions", {"device_type": 3, "colour": "red"}),

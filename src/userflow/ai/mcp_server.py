@@ -15,13 +15,12 @@ tool error naming it.
 from __future__ import annotations
 
 import json
-import logging
 from importlib.metadata import version
 from collections.abc import Callable
 from typing import Any
 
 import anyio
-import mcp_types as types
+import mcp.types as types
 import psycopg
 import uvicorn
 from mcp.server import Server, ServerRequestContext
@@ -38,8 +37,6 @@ from userflow.ai.http_gate import ReadKeyGate, read_key_of
 from userflow.ai.reader import Limits, Reader, open_pool, reader_of
 from userflow.analytics.errors import NotAuthorized
 from userflow.config import Settings
-
-log = logging.getLogger(__name__)
 
 INSTRUCTIONS = ("UserFlow's analyst tools over one tenant's product analytics. Start with "
                 "describe_data; every metric tool's result states its definition, range, filters "

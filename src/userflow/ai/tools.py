@@ -55,7 +55,8 @@ class Tool:
         """The tool's answer, JSON-ready; raises BadParameters, NotFound, SqlRefused, …"""
         if not isinstance(arguments, dict):
             raise BadParameters([FieldError("arguments", "must be an object")])
-        return _jsonable(self.handler(reader, arguments))
+        answer: dict[str, Any] = _jsonable(self.handler(reader, arguments))
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
