@@ -15,8 +15,8 @@ tool error naming it.
 from __future__ import annotations
 
 import json
-from importlib.metadata import version
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
 import anyio
