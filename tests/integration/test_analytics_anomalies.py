@@ -15,6 +15,11 @@ from typing import Any
 
 import pytest
 
+import orjson
+from psycopg_pool import ConnectionPool
+
+from userflow.ai import tools
+from userflow.ai.reader import Limits, Reader
 from userflow.analytics import anomalies
 from userflow.analytics.errors import BadParameters
 from userflow.analytics.filters import Filters
@@ -27,6 +32,7 @@ from userflow.simulate.truth import FUNNEL_STEPS
 
 from .analytics_support import ask, refresh, store
 from .conftest import make_tenant
+from .stack import ROLE_OF, as_role
 
 pytestmark = pytest.mark.services
 
@@ -154,3 +160,26 @@ def test_refused_parameters_name_the_field() -> None:
         with pytest.raises(BadParameters) as caught:
             anomalies.Params(span, **kw)
         assert field in [e.field for e in caught.value.errors], (kw, caught.value)
+
+
+def test_the_find_anomalies_tool_answers_as_the_function(database_url: str, month) -> None:  # type: ignore[no-untyped-def]
+    made, truth, start = month
+    span = week(start, 3)
+    arguments = {"metric": "funnel_conversion", "from": span.start.isoformat(),
+                 "to": span.end.isoformat(), "device_type": "desktop", "threshold": 3.5,
+                 "steps": [{"event_type": "form_submit", "page": "/checkout"},
+                           {"event_type": "custom", "event_name": planted.GOAL_EVENT}]}
+    limits = Limits(20_000, 32, 1_000, 50, 100_000)
+    with ConnectionPool(as_role(database_url, ROLE_OF["reader"]), min_size=1, max_size=1,
+                        kwargs={"autocommit": True}) as pool:
+        got = tools.answer(Reader(pool, made.read_key, limits), "find_anomalies", arguments)
+        bad = tools.answer(Reader(pool, made.read_key, limits), "find_anomalies",
+                           {**arguments, "steps": "form_submit then order", "threshold": "high"})
+    assert not got.is_error, got.content
+    want = find(database_url, made, span, "funnel_conversion", steps=CHECKOUT,
+                filters=Filters(device_type=("desktop",)))
+    assert got.content["result"] == orjson.loads(orjson.dumps(want))
+    assert got.content["metric"] == "find_anomalies" and got.content["population"]["sessions"] > 0
+    assert [a["t"][:10] for a in got.content["result"]["anomalies"]] == [
+        truth.anomalies.checkout_drop.day_from[:10]]
+    assert bad.is_error and {e["field"] for e in bad.content["errors"]} == {"steps", "threshold"}

@@ -14,7 +14,9 @@ import re
 from types import ModuleType
 from typing import Any, Final
 
-from userflow.analytics import breakdown, filters, funnel, heatmap, period, retention
+import orjson
+
+from userflow.analytics import anomalies, breakdown, filters, funnel, heatmap, period, retention
 from userflow.analytics.filters import EVENT_TYPES
 from userflow.api.endpoints import RANGE, Endpoint
 
@@ -43,15 +45,24 @@ _TYPED_BY_METRIC: Final[dict[tuple[str, str], Schema]] = {
     ("retention", "periods"): {"type": "integer", "minimum": 1,
                                "maximum": max(retention.MAX_PERIODS.values())},
     ("heatmap", "bin_px"): {"type": "integer", "minimum": 1, "maximum": heatmap.MAX_BIN_PX},
+    ("find_anomalies", "metric"): {"type": "string", "enum": list(anomalies.METRICS)},
+    ("find_anomalies", "interval"): {"type": "string", "enum": list(anomalies.INTERVALS)},
+    ("find_anomalies", "threshold"): {"type": "number", "minimum": anomalies.MIN_THRESHOLD,
+                                      "maximum": anomalies.MAX_THRESHOLD},
+    ("find_anomalies", "window_seconds"): {"type": "integer", "minimum": 1,
+                                           "maximum": funnel.MAX_WINDOW_S},
 }
+# A tool named otherwise than its metric module: the issue's name for it.
+_TOOL_NAMES: Final = {"anomalies": "find_anomalies"}
 # Parameters the metric refuses though its endpoint takes the common filters:
 # the bots metric counts bots, so include_bots does not apply.
 _REFUSED: Final = {("bots", "include_bots")}
 
 
 def metric_name(endpoint: Endpoint) -> str:
-    """The tool's name: the metric module's (overview, funnel, …)."""
-    return str(endpoint.build.__module__).rsplit(".", 1)[-1]
+    """The tool's name: the metric module's (overview, funnel, …), find_anomalies for anomalies."""
+    module = str(endpoint.build.__module__).rsplit(".", 1)[-1]
+    return _TOOL_NAMES.get(module, module)
 
 
 def _filters() -> dict[str, Schema]:
@@ -62,6 +73,8 @@ def _filters() -> dict[str, Schema]:
 
 
 def _typed(name: str, metric: str, module: ModuleType) -> Schema:
+    if (metric, name) == ("find_anomalies", "steps"):
+        return dict(funnel_schema()["properties"]["steps"])
     if (metric, name) in _TYPED_BY_METRIC:
         return dict(_TYPED_BY_METRIC[(metric, name)])
     if name in _TYPED:
@@ -146,6 +159,17 @@ def as_query(schema: Schema, arguments: dict[str, Any]) -> tuple[dict[str, list[
                 query[name] = [str(value)]
             else:
                 wrong.append((name, "must be an integer"))
+        elif kind.get("type") == "number":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                query[name] = [repr(float(value))]
+            else:
+                wrong.append((name, "must be a number"))
+        elif kind.get("type") == "array":
+            # A list of objects (find_anomalies' steps) goes as the JSON its from_args reads.
+            if isinstance(value, list):
+                query[name] = [orjson.dumps(value).decode()]
+            else:
+                wrong.append((name, "must be a list"))
         elif kind.get("type") == "boolean":
             if isinstance(value, bool):
                 query[name] = [str(value).lower()]
