@@ -102,6 +102,10 @@ class Settings:
     mcp_sql_timeout_ms: int = 10_000
     mcp_sql_max_rows: int = 500
     mcp_sql_max_bytes: int = 1_000_000
+    # --- Reports (`userflow report`) ---------------------------------------------
+    # The Claude model that writes a report's narrative (the anthropic SDK reads
+    # ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself); the one place it is named.
+    ai_model: str = "claude-sonnet-5-5"
     # --- PostgreSQL roles (least privilege): each process its own login ------
     # Each falls back to database_url when empty.
     migrate_database_url: str = ""
