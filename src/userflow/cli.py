@@ -164,6 +164,48 @@ def simulate(
 
 
 @app.command()
+def report(
+    tenant_slug: Annotated[str, typer.Option("--tenant", help="The tenant's slug")],
+    since: Annotated[str, typer.Option(help="The range: 7d (the last 7 days, today included),"
+                                            " 48h, 2w")] = "7d",
+    out: Annotated[Path, typer.Option(help="The HTML file to write")] = Path("report.html"),
+    no_ai: Annotated[bool, typer.Option("--no-ai", help="The data sections only, no Claude"
+                                                        " narrative")] = False,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the days")] = "UTC",
+    funnel: Annotated[str | None, typer.Option(help="The funnel's steps, e.g. 'page_view"
+                                                    " /products, custom Order Completed'"
+                                                    " (default: the most travelled path)")] = None,
+    goal: Annotated[str | None, typer.Option(help="The custom event experiments convert to"
+                                                  " (default: the funnel's last, if custom)")] = None,
+) -> None:
+    """Write a tenant's UX report (one HTML file); Claude writes its narrative when
+    ANTHROPIC_API_KEY is set (model: UF_AI_MODEL)."""
+    from rich.console import Console
+
+    from userflow.analytics.errors import BadParameters
+    from userflow.report import build, gather
+    from userflow.report.tenant_key import UnknownTenant
+
+    console = Console(stderr=True)
+    try:
+        span = build.since(since, tz)
+        steps = gather.parse_funnel(funnel) if funnel else None
+        written = build.write_report(settings(), tenant_slug, span, out, ai=not no_ai,
+                                     funnel=steps, goal=goal, console=console)
+    except BadParameters as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (UnknownTenant, psycopg.Error, OSError) as exc:
+        typer.echo(f"error: {str(exc).strip()}", err=True)
+        raise typer.Exit(1) from None
+    console.print(f"wrote {written.path}: {written.calls} tool calls"
+                  + (f", {written.untraced} untraced numbers in the narrative" if written.narrative
+                     else f"; no narrative: {written.why_no_narrative}"))
+    if written.ai_failed:  # the page is written, without its narrative
+        raise typer.Exit(3)
+
+
+@app.command()
 def operator(
     health_port: Annotated[int, typer.Option(help="Port of the liveness endpoint /healthz; 0 for none")] = 8081,
     all_namespaces: Annotated[bool, typer.Option(

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 from userflow.ai import tools
 from userflow.ai.reader import Reader
+from userflow.analytics.anomalies import DEFAULT_ERROR_EVENT
 from userflow.analytics.errors import BadParameters
 from userflow.analytics.filters import EVENT_TYPES
 from userflow.analytics.period import Period
@@ -149,7 +150,7 @@ def _anomaly_questions(funnel: list[dict[str, str]], event_names: list[str]
     ]
     asked += [(f"anomalies.bounce_rate.day.{d}", {"metric": "bounce_rate", "device_type": d})
               for d in DEVICES]
-    if "$exception" in event_names:
+    if DEFAULT_ERROR_EVENT in event_names:
         asked.append(("anomalies.page_errors.day", {"metric": "page_errors"}))
     if funnel:
         conversion = {"metric": "funnel_conversion", "steps": funnel}
