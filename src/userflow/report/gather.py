@@ -3,9 +3,10 @@
 Every data section is drawn from these answers and nothing else, so a figure
 in the report is a tool's figure (the MCP server's, the query API's). Some
 questions follow from earlier answers: the funnel is `--funnel`'s steps, else
-the most travelled path of two or more pages (paths); the experiments and the
-features are those describe_data lists; the experiments' goal is `--goal`,
-else the funnel's last step when it is a custom event.
+the most travelled path of two or more pages (paths); the experiments are those
+describe_data lists, the features the range's custom events (run_sql, the tool
+for what no metric covers); the experiments' goal is `--goal`, else the
+funnel's last step when it is a custom event.
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ BREAKDOWNS: Final = ("device_type", "browser", "os", "country", "referrer", "utm
 DEVICES: Final = ("desktop", "mobile", "tablet")
 FEATURES_SHOWN: Final = 5
 FUNNEL_MAX_STEPS: Final = 4
-# The tracker's own events are no features.
-_NOT_FEATURES: Final = frozenset({"Experiment Viewed"})
+# The tracker's own events are no features, and an error is none either.
+_NOT_FEATURES: Final = frozenset({"Experiment Viewed", DEFAULT_ERROR_EVENT})
+# The custom events of the range by users (describe_data's names are of every event type, page
+# views' names too). The bounds are the report's own ISO timestamps, not anyone's input.
+_CUSTOM_EVENTS: Final = ("SELECT event_name, count(DISTINCT actor) AS users FROM events"
+                         " WHERE event_type = 'custom' AND NOT is_bot"
+                         " AND event_timestamp >= '{start}' AND event_timestamp < '{end}'"
+                         " GROUP BY event_name ORDER BY users DESC, event_name LIMIT 20")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +128,9 @@ def gather(reader: Reader, period: Period, funnel: list[dict[str, str]] | None, 
             ask(f"experiments.{experiment}", "experiments",
                 {**span, "experiment_id": experiment, "goal_event_type": "custom",
                  "goal_event_name": g.goal})
-    names = [n["event_name"] for n in (described.get("event_names") or {}).get("by_sessions", [])]
+    custom = ask("custom_events", "run_sql", {"sql": _CUSTOM_EVENTS.format(
+        start=period.start.isoformat(), end=period.end.isoformat())}) or {}
+    names = [row[0] for row in custom.get("rows", [])]
     for feature in [n for n in names if n not in _NOT_FEATURES][:FEATURES_SHOWN]:
         ask(f"adoption.{feature}", "adoption", {**span, "feature": feature})
     for key, arguments in _anomaly_questions(g.funnel_steps, names):

@@ -28,6 +28,7 @@ from userflow.report.trace import Facts, tokens
 Kind = Literal["text", "int", "pct", "sec", "num", "z"]
 CHARTS_OF_ANOMALIES: Final = 6
 _BOLD: Final = re.compile(r"\*\*(.+?)\*\*")
+_BULLET: Final = re.compile(r"^\s*[-*]\s")
 _STYLE: Final = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
@@ -36,7 +37,7 @@ th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f6f6f6}
 .note{background:#fff6d5;border:1px solid #e8d27a;padding:.6em 1em;margin:1em 0}
 .narrative{background:#f4f8ff;border-left:4px solid #4c72b0;padding:.4em 1em;margin:.8em 0}
-mark.untraced{background:#ffc9c9;outline:1px dashed #c44e52}
+mark.untraced,mark.legend{background:#ffc9c9;outline:1px dashed #c44e52}
 figure{margin:.8em 0}figure img{max-width:100%}figcaption{font-size:.85em;color:#555}
 .appendix td{font-family:ui-monospace,monospace;font-size:.8em;text-align:left;vertical-align:top}
 """
@@ -327,8 +328,8 @@ def prose(text: str, facts: Facts, tally: Tally) -> str:
     blocks = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = block.splitlines()
-        if all(re.match(r"\s*[-*]\s", line) for line in lines):
-            items = "".join(f"<li>{_marked(re.sub(r'^\s*[-*]\s', '', line), facts, tally)}</li>"
+        if all(_BULLET.match(line) for line in lines):
+            items = "".join(f"<li>{_marked(_BULLET.sub('', line), facts, tally)}</li>"
                             for line in lines)
             blocks.append(f"<ul>{items}</ul>")
         else:
@@ -417,7 +418,7 @@ def page(company: str, g: Gathered, narrative: Narrative | None, why_no_narrativ
                  f" {len(narrative.calls)} tool calls.</p><p class=\"note\" id=\"traced\">Numbers"
                  f" in the narrative: {tally.traced} traced to a tool result,"
                  f" <strong>{tally.untraced} not found in any</strong>"
-                 + (" (marked like <mark class=\"untraced\">this</mark>)" if tally.untraced else "")
+                 + (" (marked like <mark class=\"legend\">this</mark>)" if tally.untraced else "")
                  + ".</p>")
     calls = list(g.calls) + (list(narrative.calls) if narrative else [])
     appendix = (f'<section id="appendix"><h2>Appendix: every tool call ({len(calls)})</h2>'

@@ -51,7 +51,7 @@ class Facts:
         numbers: set[float] = set()
         dates: set[str] = set()
         times: set[str] = set()
-        for value in _walk(results):
+        for value in _walk(list(results)):
             if isinstance(value, str):
                 for day, clock in _STAMP.findall(value):
                     dates.update((day, f"{day} {clock}"))
