@@ -30,7 +30,6 @@ import pytest
 
 from userflow.analytics import (adoption, breakdown, experiments, funnel, overview, pages,
                                 period, sessions)
-from userflow.analytics.filters import Filters
 from userflow.events.receipt import Receipt
 from userflow.events.segment import from_segment
 from userflow.report.render import fmt

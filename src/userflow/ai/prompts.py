@@ -61,18 +61,21 @@ def _weekly(values: Mapping[str, str]) -> str:
 with the week before where it helps.
 
 Sections, each with the figures behind it:
-1. Executive summary: three to five findings, most important first.
-2. Traffic: overview (events, users, sessions per day), referrers and campaigns (breakdown).
-3. Devices and browsers: breakdown by device_type, browser and os; where one does worse
+1. Anomalies, first: find_anomalies for sessions by the hour and by the day, bounce_rate, and
+   the main funnel's conversion (each device_type on its own too), page_errors when the data
+   has error events; what left its baseline, when, by how much (expected, actual, robust z).
+2. Executive summary: three to five findings, most important first.
+3. Traffic: overview (events, users, sessions per day), referrers and campaigns (breakdown).
+4. Devices and browsers: breakdown by device_type, browser and os; where one does worse
    (bounce rate, session length), say by how much.
-4. Sessions and bounce: sessions (bounce rate, duration, pages per session).
-5. Funnels: the main conversion path (find it with paths and describe_data's pages), its
+5. Sessions and bounce: sessions (bounce rate, duration, pages per session).
+6. Funnels: the main conversion path (find it with paths and describe_data's pages), its
    funnel, and the step that loses the most; by device_type.
-6. Content: pages (views, time on page, exits); heatmap of the page that matters most.
-7. Regions: breakdown by country.
-8. Experiments: each experiment in describe_data, read with experiments.
-9. Adoption: the custom events (describe_data's event_names) as features, with adoption.
-10. Recommendations: what to change, each tied to a finding above."""
+7. Content: pages (views, time on page, exits); heatmap of the page that matters most.
+8. Regions: breakdown by country.
+9. Experiments: each experiment in describe_data, read with experiments.
+10. Adoption: the custom events (describe_data's event_names) as features, with adoption.
+11. Recommendations: what to change, each tied to a finding above."""
 
 
 def _funnel(values: Mapping[str, str]) -> str:

@@ -15,9 +15,9 @@ The common filters apply as they do to each metric's own endpoint.
 
 What is judged, against what:
 - The judged points are the complete buckets of [from, to) (`from` taken back to
-  the start of its bucket): a bucket still running (it ends after now; for a
-  funnel, when its conversion window has not yet closed) is left out, as is a
-  bucket cut by `to`.
+  the start of its bucket): a bucket still running (it ended less than 5
+  minutes ago, the rollups' lag; for a funnel, its conversion window has not yet
+  closed) is left out, as is a bucket cut by `to`.
 - Their baseline is the series itself, with history before `from`: 28 days
   (four weekly cycles) for days, 7 days (seven daily cycles) for hours; the
   seasonal cycle is a week of days or a day of hours. History starts no earlier
@@ -44,14 +44,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import orjson
 
 from userflow.analytics import baseline, filters, funnel, overview, sessions
 from userflow.analytics import period as periods
 from userflow.analytics.args import Args
-from userflow.analytics.errors import BadParameters, bad
+from userflow.analytics.errors import BadParameters
 from userflow.analytics.filters import Filters, Where
 from userflow.analytics.period import Period
 from userflow.analytics.query import Query, Row
@@ -66,6 +66,8 @@ INTERVALS: Final[tuple[Interval, ...]] = ("day", "hour")
 SEASON: Final = {"day": 7, "hour": 24}
 HISTORY: Final = {"day": timedelta(days=28), "hour": timedelta(days=7)}
 _STEP: Final = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
+# How far behind the events the rollups may be (pg_cron refreshes them every minute).
+_SETTLE: Final = timedelta(minutes=5)
 DEFAULT_THRESHOLD: Final = 3.5
 MIN_THRESHOLD: Final = 2.0
 MAX_THRESHOLD: Final = 10.0
@@ -316,9 +318,10 @@ def _bucket_end(p: Params, start: datetime) -> datetime:
 def _judge(p: Params, buckets: list[_Bucket], first_session: datetime | None,
            now: datetime | None = None) -> Result:
     now = now or datetime.now(UTC)
-    # A funnel's day is complete once its conversion window has closed too.
-    settled = now - (timedelta(seconds=p.window_seconds) if p.metric == "funnel_conversion"
-                     else timedelta(0))
+    # A funnel's day is complete once its conversion window has closed too; every bucket once
+    # the rollups (refreshed every minute) have caught up with its end.
+    settled = now - _SETTLE - (timedelta(seconds=p.window_seconds)
+                               if p.metric == "funnel_conversion" else timedelta(0))
     # From the bucket that holds the tenant's first session; that one is likely partial, so
     # it is history and never judged.
     complete = [b for b in buckets if first_session is not None
