@@ -324,11 +324,10 @@ def _judge(p: Params, buckets: list[_Bucket], first_session: datetime | None,
                                if p.metric == "funnel_conversion" else timedelta(0))
     # From the bucket that holds the tenant's first session; that one is likely partial, so
     # it is history and never judged.
-    complete = [b for b in buckets if first_session is not None
-                and first_session < _bucket_end(p, b.t) <= min(p.period.end, settled)]
+    begun = first_session or p.period.end  # no session at all: no bucket has data
+    complete = [b for b in buckets if begun < _bucket_end(p, b.t) <= min(p.period.end, settled)]
     season = SEASON[p.interval]
-    judged_from = p.judged_from
-    judged = [b.t >= judged_from and b.t >= first_session for b in complete]
+    judged = [b.t >= p.judged_from and b.t >= begun for b in complete]
     needed = baseline.MIN_CYCLES * season
     method = (f"robust linear model (statsmodels RLM, Huber) of a trend and {season} seasonal"
               f" levels ({'log scale' if p.kind == 'count' else 'as a rate'}); robust z = the"

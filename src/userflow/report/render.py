@@ -414,8 +414,10 @@ def page(company: str, g: Gathered, narrative: Narrative | None, why_no_narrativ
                  f"{html.escape(why_no_narrative or '')}. The sections below are the data"
                  " alone, computed by the same tools the AI analyst uses.</p>")
     else:
+        cut = ("" if narrative.stop_reason == "end_turn" else
+               f' Claude\'s text ended early (stop reason {html.escape(str(narrative.stop_reason))}).')
         head += (f"; narrative by {html.escape(narrative.model)} in {narrative.turns} turns and"
-                 f" {len(narrative.calls)} tool calls.</p><p class=\"note\" id=\"traced\">Numbers"
+                 f" {len(narrative.calls)} tool calls.</p><p class=\"note\" id=\"traced\">{cut}Numbers"
                  f" in the narrative: {tally.traced} traced to a tool result,"
                  f" <strong>{tally.untraced} not found in any</strong>"
                  + (" (marked like <mark class=\"legend\">this</mark>)" if tally.untraced else "")
