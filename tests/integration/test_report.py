@@ -32,7 +32,7 @@ from userflow.analytics import (adoption, breakdown, experiments, funnel, overvi
                                 period, sessions)
 from userflow.events.receipt import Receipt
 from userflow.events.segment import from_segment
-from userflow.report.render import fmt
+from userflow.report.figures import fmt
 from userflow.simulate import generate, planted
 from userflow.simulate.truth import FUNNEL_STEPS
 
