@@ -31,9 +31,12 @@ def tenant_transaction(conn: psycopg.Connection[Any], read_key: str,
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         # work_mem: a question sorts and hashes a tenant's month of events; PostgreSQL's
-        # 4 MB default sends retention's and adoption's to disk.
+        # 4 MB default sends retention's and adoption's to disk. jit: compiling a
+        # question's plan cost more than it saved on every one measured (bench/queries.py).
+        # TimeZone: the hours the SQL truncates to are the rollups' UTC hours.
         conn.execute("SELECT set_config('userflow.read_key', %s, true),"
-                     " set_config('statement_timeout', %s, true), set_config('work_mem', %s, true)",
+                     " set_config('statement_timeout', %s, true), set_config('work_mem', %s, true),"
+                     " set_config('jit', 'off', true), set_config('TimeZone', 'UTC', true)",
                      (read_key, str(timeout_ms), f"{work_mem_mb}MB"))
         row = conn.execute("SELECT userflow_read_company()").fetchone()
         company = row[0] if row else None
