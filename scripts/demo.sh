@@ -29,12 +29,15 @@ start() { # name, then the userflow arguments
     echo "demo: started $name (pid $!, log .local/demo/$name.log)"
 }
 
-# As the tenant's reader: the tenant schema shows the company of this read key only.
-psql_q() { PGOPTIONS="-c userflow.read_key=$READ_KEY" psql "$UF_DATABASE_URL" -XAtq "$@"; }
+# As the tenant's reader: the tenant schema shows the company of this read key only
+# (bound for the session by userflow_bind_read_key; the key goes as a psql variable).
+# psql_q 'SQL' runs one statement (scripts/summary.sql binds the key itself).
+BIND="SELECT userflow_bind_read_key(:'read_key', true) \\g /dev/null"
+psql_q() { printf '%s\n%s;\n' "$BIND" "$1" | psql "$UF_DATABASE_URL" -XAtq -v read_key="$READ_KEY"; }
 
 # The demo tenant is made once; its keys are kept beside the demo's logs.
 READ_KEY=$([ -f "$DEMO/tenant.json" ] && jq -r .read_key "$DEMO/tenant.json" || true)
-if [ -n "$READ_KEY" ] && psql_q -c "SELECT 1 FROM tenant.company" | grep -q 1; then
+if [ -n "$READ_KEY" ] && psql_q "SELECT 1 FROM tenant.company" | grep -q 1; then
     echo "demo: reusing tenant $(jq -r .slug "$DEMO/tenant.json")"
 else
     "$UF" tenant create --name "Demo Shop $(date +%s)" --tier pro >"$DEMO/tenant.json"
@@ -55,14 +58,14 @@ curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || {
     exit 1
 }
 
-before=$(psql_q -c "SELECT count(*) FROM tenant.events")
+before=$(psql_q "SELECT count(*) FROM tenant.events")
 "$UF" simulate --url "http://127.0.0.1:$PORT" --key "$KEY" --events "$EVENTS" \
     --seed "$before" --truth "$DEMO/truth.json"
 
 want=$((before + EVENTS))
 printf 'demo: waiting for %d rows in PostgreSQL' "$want"
 for _ in $(seq 300); do
-    have=$(psql_q -c "SELECT count(*) FROM tenant.events")
+    have=$(psql_q "SELECT count(*) FROM tenant.events")
     [ "$have" -ge "$want" ] && break
     printf '.'
     sleep 1
@@ -72,7 +75,7 @@ echo " $have"
 
 # pg_cron refreshes the rollups every minute; the demo does not wait for it.
 psql "$UF_MIGRATE_DATABASE_URL" -XAtq -c "SELECT userflow_refresh_rollups()" >/dev/null
-PGOPTIONS="-c userflow.read_key=$READ_KEY" psql "$UF_DATABASE_URL" -X -f "$ROOT/scripts/summary.sql"
+psql "$UF_DATABASE_URL" -X -v read_key="$READ_KEY" -f "$ROOT/scripts/summary.sql"
 
 for _ in $(seq 30); do
     curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1 && break
@@ -87,7 +90,7 @@ The stack is still running:
   ingest    http://127.0.0.1:$PORT  (write key in .local/demo/tenant.json)
   query API http://127.0.0.1:$API_PORT/docs  (read key in .local/demo/tenant.json)
   consumer  log in .local/demo/consumer.log
-  psql      . .local/env && PGOPTIONS="-c userflow.read_key=<read key>" psql "\$UF_DATABASE_URL"
+  psql      . .local/env && psql "\$UF_DATABASE_URL", then SELECT userflow_bind_read_key('<read key>', true);
 Stop it with:  make stop            (ingest, consumer and query API)
                make services-down   (PostgreSQL and Kafka)
 MSG

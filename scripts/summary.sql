@@ -1,9 +1,10 @@
 -- The demo's summary of one company's data, read as the tenant's reader sees it:
--- PGOPTIONS="-c userflow.read_key=<read key>" psql -f scripts/summary.sql
+-- psql -v read_key=<read key> -f scripts/summary.sql
 -- (the tenant schema shows only the company of that key; bots are left out,
 -- as in every metric). The same figures come from the query API.
 \set QUIET on
 \pset footer off
+SELECT userflow_bind_read_key(:'read_key', true) \g /dev/null
 
 \echo
 \echo 'Totals'

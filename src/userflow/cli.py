@@ -177,5 +177,41 @@ def operator(
         health_port=health_port or None)
 
 
+class Transport(str, Enum):
+    stdio = "stdio"
+    http = "http"
+
+
+@app.command("mcp")
+def mcp_server(
+    transport: Annotated[Transport, typer.Option(
+        help="stdio (Claude Desktop; the read key from UF_READ_KEY) or http (streamable HTTP at "
+             "/mcp; a read key per request: Authorization: Bearer <read key>)")] = Transport.stdio,
+    host: Annotated[str, typer.Option(help="HTTP: the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP: the port")] = 8765,
+) -> None:
+    """Run the AI analyst's MCP server: the analytics as tools, read-only, one tenant per key."""
+    from psycopg_pool import PoolTimeout
+
+    from userflow.ai import mcp_server as server
+    from userflow.analytics.errors import NotAuthorized
+
+    s = settings()
+    if transport is Transport.http:
+        server.serve_http(s, host, port)
+        return
+    if not s.read_key:
+        typer.echo("error: set UF_READ_KEY to the tenant's read key", err=True)
+        raise typer.Exit(2)
+    try:
+        server.serve_stdio(s)
+    except NotAuthorized as exc:
+        typer.echo(f"error: UF_READ_KEY is not a live read key ({exc})", err=True)
+        raise typer.Exit(1) from None
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        typer.echo(f"error: the database is unavailable ({str(exc).strip()})", err=True)
+        raise typer.Exit(1) from None
+
+
 if __name__ == "__main__":
     app()

@@ -93,6 +93,15 @@ class Settings:
     api_work_mem_mb: int = 32
     # When > 0, the API serves /metrics on this port and not on its main port.
     api_metrics_port: int = 0
+    # --- AI analyst (`userflow mcp`) -------------------------------------------
+    # The tenant's read key for the stdio transport (Claude Desktop starts one
+    # server per tenant); the HTTP transport takes a key per request instead.
+    read_key: str = ""
+    # run_sql: how long one statement may run, and how much of its answer comes back
+    # (rows, and bytes of their JSON); the rest is cut and counted.
+    mcp_sql_timeout_ms: int = 10_000
+    mcp_sql_max_rows: int = 500
+    mcp_sql_max_bytes: int = 1_000_000
     # --- PostgreSQL roles (least privilege): each process its own login ------
     # Each falls back to database_url when empty.
     migrate_database_url: str = ""

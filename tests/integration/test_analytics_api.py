@@ -107,7 +107,11 @@ def test_raw_sql_as_the_reader_sees_one_tenant_and_no_dictionary(database_url: s
         for view in ("events", "session_rollup", "session_page_rollup", "actor_hour_rollup",
                      "company"):
             assert conn.execute(f"SELECT count(*) FROM tenant.{view}").fetchone() == (0,), view
+        # A psql session binds its key once (sql/020); a key set by hand scopes nothing.
         conn.execute("SELECT set_config('userflow.read_key', %s, false)", (a.read_key,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="userflow_bind_read_key"):
+            conn.execute("SELECT count(*) FROM tenant.events")
+        conn.execute("SELECT userflow_bind_read_key(%s, true)", (a.read_key,))
         urls = {u for (u,) in conn.execute("SELECT DISTINCT page_url FROM tenant.events")}
         assert urls == {"https://shop.example/a-secret-page?token=A",
                         "https://shop.example/a-secret-page"}
@@ -120,7 +124,7 @@ def test_raw_sql_as_the_reader_sees_one_tenant_and_no_dictionary(database_url: s
         # Another tenant's conditions find nothing, a write key reads nothing.
         assert conn.execute("SELECT count(*) FROM tenant.events WHERE company_id = %s",
                             (b.company_id,)).fetchone() == (0,)
-        conn.execute("SELECT set_config('userflow.read_key', %s, false)", (b.write_key,))
+        conn.execute("SELECT userflow_bind_read_key(%s, true)", (b.write_key,))
         assert conn.execute("SELECT count(*) FROM tenant.events").fetchone() == (0,)
         # The shared dictionaries and the tables behind the views are out of reach.
         for statement in ("SELECT value FROM text_value", "SELECT user_agent FROM user_agent",

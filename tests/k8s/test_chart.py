@@ -418,7 +418,7 @@ def test_names_are_unique_and_valid(name: str, renders: dict[str, Render]) -> No
 def test_defaults(renders: dict[str, Render], k8s_tools: tools.Tools, tmp_path: Path) -> None:
     """What a kind cluster gets: ingest behind nginx with an HPA, a CPU-scaled consumer, the
     query API, the operator, Strimzi Kafka, PostgreSQL with pg_cron, monitoring objects; no MCP
-    server (its `userflow mcp` command is not in the image yet)."""
+    server (it is off unless mcp.enabled)."""
     render = renders["defaults"]
     ingest = render.named("Deployment", "-ingest")
     assert ingest is not None
@@ -483,13 +483,14 @@ def test_query_api_and_mcp_server_when_enabled(renders: dict[str, Render], k8s_t
     says how to reach it."""
     render = renders["everything"]
     notes = render_notes(k8s_tools, "everything", tmp_path)
-    for component, port, probe in (("api", 8000, "httpGet"), ("mcp", 8001, "tcpSocket")):
+    for component, port, probe in (("api", 8000, "httpGet"), ("mcp", 8001, "httpGet")):
         deployment = render.named("Deployment", f"-{component}")
         assert deployment is not None, component
         (container,) = pod_spec(deployment)["containers"]
         assert container["args"][0] == component
         assert container["args"][container["args"].index("--port") + 1] == str(port)
-        assert probe in container["readinessProbe"] and probe in container["livenessProbe"]
+        assert container["livenessProbe"][probe] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"][probe] == {"path": "/readyz", "port": "http"}
         service = render.named("Service", f"-{component}")
         assert service["spec"]["ports"][0]["port"] == port
         assert render.named("PodDisruptionBudget", f"-{component}") is not None

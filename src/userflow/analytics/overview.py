@@ -30,9 +30,9 @@ from userflow.analytics.period import Interval, Period
 from userflow.analytics.query import Query, Row
 
 # actor_hour_rollup's count column of each event type
-_TYPE_COLUMNS = {"page_view": "page_views", "click": "clicks", "scroll": "scrolls",
-                 "form_submit": "form_submits", "hover": "hovers", "keydown": "keydowns",
-                 "custom": "customs", "identify": "identifies"}
+TYPE_COLUMNS = {"page_view": "page_views", "click": "clicks", "scroll": "scrolls",
+                "form_submit": "form_submits", "hover": "hovers", "keydown": "keydowns",
+                "custom": "customs", "identify": "identifies"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ def build(p: Params) -> Query[Result]:
         bots = "" if f.include_bots else "AND NOT h.is_bot"
         activity = f"""
             SELECT h.hour AS at, h.actor, h.events,
-                   {", ".join(f"h.{c} AS {t}" for t, c in _TYPE_COLUMNS.items())}
+                   {", ".join(f"h.{c} AS {t}" for t, c in TYPE_COLUMNS.items())}
             FROM tenant.actor_hour_rollup h
             WHERE h.hour >= %(start)s AND h.hour < %(end)s {bots}"""
         source = "actor_hour_rollup+session_rollup"

@@ -27,7 +27,7 @@ from userflow.analytics.args import Args
 from userflow.analytics.errors import bad
 from userflow.analytics.scope import tenant_connection
 from userflow.api import auth, errors
-from userflow.api.endpoints import ENDPOINTS, Endpoint
+from userflow.api.endpoints import ENDPOINTS, RANGE, Endpoint
 from userflow.config import Settings, settings as default_settings
 from userflow.ingest.responses import JSONAnswer
 from userflow.telemetry.exposition import exposition
@@ -41,15 +41,11 @@ LATENCY = Histogram("userflow_api_request_seconds", "Query API answer time by en
 # A JSON body of a question is small; a bigger one is refused unread.
 MAX_BODY_BYTES = 64 * 1024
 
-_COMMON = [("from", "Start, inclusive: ISO date or datetime (default: 7 days before `to`)"),
-           ("to", "End, exclusive: ISO date or datetime (default: tomorrow, in `tz`)"),
-           ("tz", "IANA time zone of dates and buckets (default UTC)")]
-
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     if endpoint.from_args is None:
         return []
-    listed = list(_COMMON) if endpoint.ranged else []
+    listed = list(RANGE) if endpoint.ranged else []
     listed += list(endpoint.parameters)
     if endpoint.filters:
         listed += [(name, f"Filter: {name} (repeat for several values)") for name in filters.NAMES]

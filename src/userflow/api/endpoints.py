@@ -18,6 +18,12 @@ from userflow.analytics.args import Args
 from userflow.analytics.query import Query
 
 
+# The range every ranged endpoint takes: (name, description).
+RANGE: Final = (("from", "Start, inclusive: ISO date or datetime (default: 7 days before `to`)"),
+                ("to", "End, exclusive: ISO date or datetime (default: tomorrow, in `tz`)"),
+                ("tz", "IANA time zone of dates and buckets (default UTC)"))
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     path: str
