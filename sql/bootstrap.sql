@@ -108,3 +108,10 @@ BEGIN
     WHERE jobname LIKE 'userflow-%' AND username <> 'userflow_migrator';
 END;
 $$;
+
+-- Every tenant's questions run as userflow_reader, and PostgreSQL lets a role
+-- cancel or end its own backends: the SQL one tenant writes for the AI analyst
+-- (run_sql) could stop another tenant's questions. Only superusers and
+-- members of pg_signal_backend may signal backends in this database.
+REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer), pg_terminate_backend(integer, bigint)
+    FROM PUBLIC;

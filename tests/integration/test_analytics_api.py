@@ -108,7 +108,7 @@ def test_raw_sql_as_the_reader_sees_one_tenant_and_no_dictionary(database_url: s
         for view in ("events", "session_rollup", "session_page_rollup", "actor_hour_rollup",
                      "company"):
             assert conn.execute(f"SELECT count(*) FROM tenant.{view}").fetchone() == (0,), view
-        # A psql session binds its key once (sql/018); a key set by hand scopes nothing.
+        # A psql session binds its key once (sql/020); a key set by hand scopes nothing.
         conn.execute("SELECT set_config('userflow.read_key', %s, false)", (a.read_key,))
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="userflow_bind_read_key"):
             conn.execute("SELECT count(*) FROM tenant.events")

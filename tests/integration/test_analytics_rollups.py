@@ -69,6 +69,17 @@ def python_sessions(events: list[Event], begin: datetime, end: datetime) -> tupl
     return len(kept), bounced / len(kept), statistics.median(durations)
 
 
+def python_new_users(events: list[Event], begin: datetime, end: datetime, bots: bool) -> int:
+    """Users whose first event ever (of a bot too when `bots`) falls in [begin, end)."""
+    first: dict[str, datetime] = {}
+    for e in events:
+        actor = e.user_id or e.anonymous_id
+        if actor is None or (e.user_agent == BOT and not bots):
+            continue
+        first[actor] = min(first.get(actor, e.event_timestamp), e.event_timestamp)
+    return sum(1 for at in first.values() if begin <= at < end)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=st.lists(one_event, min_size=1, max_size=40),
        late=st.lists(one_event, min_size=1, max_size=20),
@@ -95,6 +106,7 @@ def test_rollups_and_events_agree(database_url: str, first, late, day: int, tz: 
                 raw = ask(database_url, made.read_key,
                           overview.build(overview.Params(p, interval, f, raw=True))).result  # type: ignore[arg-type]
                 assert rolled == raw, (p, interval, bots)
+                assert rolled.totals.new_users == python_new_users(everything, p.start, p.end, bots)
         got = ask(database_url, made.read_key, sessions.build(sessions.Params(p))).result
         want = python_sessions(everything, p.start, p.end)
         assert (got.sessions, round(got.bounce_rate, 9), round(got.median_duration_s, 6)) == (
@@ -108,7 +120,15 @@ def rollup_rows(database_url: str, company) -> dict[str, int]:  # type: ignore[n
         return {t: conn.execute(f"SELECT count(*) FROM {t} WHERE company_id = %s",
                                 (company,)).fetchone()[0]  # type: ignore[index]
                 for t in ("session_rollup", "session_page_rollup", "actor_hour_rollup",
-                          "rollup_pending")}
+                          "rollup_pending", "actor_first_seen")}
+
+
+def first_seen(database_url: str, company) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return dict(conn.execute("SELECT actor, first_hour FROM actor_first_seen"
+                                 " WHERE company_id = %s", (company,)).fetchall())
 
 
 def test_rollups_obey_retention_and_purge(database_url: str) -> None:
@@ -119,19 +139,31 @@ def test_rollups_obey_retention_and_purge(database_url: str) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     made = make_tenant(database_url, "Short Memory")
     old, recent = now - timedelta(days=20), now - timedelta(hours=2)
+    hour = timedelta(hours=1)
     store(database_url, [event(made.company_id, old, session="old", anon="o"),
-                         event(made.company_id, recent, session="new", anon="n")])
+                         event(made.company_id, recent, session="new", anon="n"),
+                         event(made.company_id, recent, session="back", anon="o")])
     refresh(database_url)
     assert rollup_rows(database_url, made.company_id) == {
-        "session_rollup": 2, "session_page_rollup": 2, "actor_hour_rollup": 2, "rollup_pending": 0}
+        "session_rollup": 3, "session_page_rollup": 3, "actor_hour_rollup": 3, "rollup_pending": 0,
+        "actor_first_seen": 2}
+    # A late event earlier than any moves the first hour back.
+    store(database_url, [event(made.company_id, recent - 3 * hour, session="early", anon="n")])
+    refresh(database_url)
+    truncated = {"o": old.replace(minute=0, second=0), "n": (recent - 3 * hour).replace(minute=0, second=0)}
+    assert first_seen(database_url, made.company_id) == truncated
     # An event still pending when retention runs goes too.
     store(database_url, [event(made.company_id, old + timedelta(seconds=5), "click",
                                session="old", anon="o")])
     with psycopg.connect(database_url) as conn:
         update_company(conn, made.company_id, retention_days=10)
         conn.execute("SELECT userflow_apply_retention()")
+    # "o" is first seen when they came back; "n" as before.
     assert rollup_rows(database_url, made.company_id) == {
-        "session_rollup": 1, "session_page_rollup": 1, "actor_hour_rollup": 1, "rollup_pending": 0}
+        "session_rollup": 3, "session_page_rollup": 3, "actor_hour_rollup": 3, "rollup_pending": 0,
+        "actor_first_seen": 2}
+    assert first_seen(database_url, made.company_id) == {
+        **truncated, "o": recent.replace(minute=0, second=0)}
     with psycopg.connect(database_url) as conn:
         conn.execute("SELECT userflow_purge_company(%s)", (made.company_id,))
     assert set(rollup_rows(database_url, made.company_id).values()) == {0}

@@ -110,6 +110,10 @@ def escapes(s: Seed) -> list[tuple[str, str, str]]:
         ("SELECT * FROM read_scope_secret", "42501", "read_scope_secret"),
         ("SELECT * FROM public.session_rollup", "42501", "session_rollup"),
         ("SELECT userflow_read_seal('k', '1')", "42501", "userflow_read_seal"),
+        ("SELECT * FROM public.actor_first_seen", "42501", "actor_first_seen"),
+        # other sessions: the API's and other tenants' questions run as the same role
+        ("SELECT pg_cancel_backend(pid) FROM pg_stat_activity", "42501", "pg_cancel_backend"),
+        ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity", "42501", "pg_terminate_backend"),
         # one statement only
         ("SELECT 1; SELECT 2", "42P11", "one statement"),
         ("SELECT 1; DROP TABLE public.user_events", "42P11", "one statement"),

@@ -6,7 +6,7 @@ whatever runs through it sees that company's rows and nothing else.
 
 run_sql (`Reader.sql`) is safe by construction, not by reading the SQL: the
 statement goes as a bound parameter to userflow_tenant_sql()
-(sql/018_sealed_read_scope.sql), which runs it as the reader, in the
+(sql/020_sealed_read_scope.sql), which runs it as the reader, in the
 read-only transaction whose scope the statement cannot switch, under a
 statement timeout, as a cursor (one statement that returns rows, or the
 server refuses it), keeping at most `sql_max_rows` rows and `sql_max_bytes`

@@ -12,9 +12,10 @@
 Sessions come from session_rollup. Events and users come from
 actor_hour_rollup when UTC hours tile the question (bounds on the hour, a
 zone of whole-hour offsets, no filters but include_bots), else from the events;
-both give the same answer. Whether a user was seen before `from` is the
-rollup's to say (the tenant's whole history in a few rows a user) up to the
-hour of `from`, the events' after it.
+both give the same answer. Whether a user is new is actor_first_seen's to say
+(each user's first hour with an event, sql/019): the users first seen in the
+range when hours tile it, else the range's users not seen before the hour of
+`from` there nor in that hour before `from` in the events.
 """
 
 from __future__ import annotations
@@ -107,10 +108,6 @@ def build(p: Params) -> Query[Result]:
                    {", ".join(f"h.{c} AS {t}" for t, c in TYPE_COLUMNS.items())}
             FROM tenant.actor_hour_rollup h
             WHERE h.hour >= %(start)s AND h.hour < %(end)s {bots}"""
-        firsts = f"""
-            SELECT h.actor FROM tenant.actor_hour_rollup h
-            WHERE h.actor IS NOT NULL {bots}
-            GROUP BY h.actor HAVING min(h.hour) >= %(start)s AND min(h.hour) < %(end)s"""
         source = "actor_hour_rollup+session_rollup"
     else:
         where = filters.on_events(f, Where(params=params))
@@ -119,20 +116,33 @@ def build(p: Params) -> Query[Result]:
         activity = f"""
             SELECT e.event_timestamp AS at, e.actor, 1 AS events, {types}
             FROM tenant.events e WHERE {where.sql()}"""
-        # A user's first event ever, of any kind (filters choose whom, not when): seen
-        # before the hour of `from` says the rollup (the tenant's whole history, small),
-        # in that hour before `from` the events.
-        bots = "" if f.include_bots else "AND NOT e.is_bot"
-        firsts = f"""
-            SELECT actor FROM activity WHERE actor IS NOT NULL
-            EXCEPT
-            SELECT h.actor FROM tenant.actor_hour_rollup h
-            WHERE h.hour < date_trunc('hour', %(start)s::timestamptz) {bots.replace("e.", "h.")}
+        # The events of the hour of `from` before it, which the rollup's hours cannot tell.
+        before_from = f"""
             EXCEPT
             SELECT e.actor FROM tenant.events e
-            WHERE e.event_timestamp >= date_trunc('hour', %(start)s::timestamptz)
-              AND e.event_timestamp < %(start)s {bots}"""
+            WHERE e.event_timestamp >= date_trunc('hour', %(start)s::timestamptz, 'UTC')
+              AND e.event_timestamp < %(start)s {"" if f.include_bots else "AND NOT e.is_bot"}"""
         source = "events+session_rollup"
+    # A user's first event ever, of any kind (filters choose whom, not when), is
+    # actor_first_seen's first hour (sql/019) when hours tile the range; else none
+    # before the hour of `from` there, and none in that hour before `from`.
+    seen_bots = "" if f.include_bots else "AND NOT f.is_bot"
+    if p.from_rollup:
+        # A row an actor and bot flag: with bots, the actor's other row may be earlier.
+        earlier = "" if not f.include_bots else """
+              AND NOT EXISTS (SELECT FROM tenant.actor_first_seen o
+                              WHERE o.actor = f.actor AND o.first_hour < %(start)s)"""
+        firsts = f"""
+            SELECT DISTINCT f.actor FROM tenant.actor_first_seen f
+            WHERE f.first_hour >= %(start)s AND f.first_hour < %(end)s {seen_bots}{earlier}"""
+    else:
+        firsts = f"""
+            SELECT a.actor FROM (SELECT DISTINCT actor FROM activity WHERE actor IS NOT NULL) a
+            WHERE NOT EXISTS (
+                SELECT FROM tenant.actor_first_seen f
+                WHERE f.actor = a.actor
+                  AND f.first_hour < date_trunc('hour', %(start)s::timestamptz, 'UTC') {seen_bots})
+            {before_from}"""
     session_where = filters.on_sessions(f, sessions.in_period(p.period, Where(params=params)))
     statement = f"""
         WITH activity AS MATERIALIZED ({activity}),

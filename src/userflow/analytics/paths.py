@@ -19,10 +19,9 @@ URL is not a step, and a session without page views has no path.
 - sessions: the sessions with a path.
 `after` and `before` together are refused, as is a page holding a query string
 or a fragment (it could never match). Each list holds `limit` rows (default 20,
-at most 1000), ties by page in byte order. Sessions come from session_rollup
-(their start, bot flag and the filters' dimensions); their page views from the
-events, from `from` to the end of the latest of them (so a session that runs
-past `to` is whole; a late event shows once the rollup has seen it).
+at most 1000), ties by page in byte order. Sessions and their paths come
+from session_rollup (a session that runs past `to` is whole; a late event
+shows once the refresh has seen it, within a minute).
 """
 
 from __future__ import annotations
@@ -113,45 +112,11 @@ def build(p: Params) -> Query[Result]:
         GROUP BY n.page
         UNION ALL
         SELECT 'at', NULL, NULL, count(*) FILTER (WHERE %(page)s = ANY(path)), 1 FROM journeys"""
-    # No join: the plans the planner makes from its estimates through the tenant views
-    # can go quadratic. The chosen sessions (a row each, t null) and the range's page views
-    # meet in one window by session; a URL's path (a regular expression's work) is worked out
-    # once per distinct URL into a sorted dictionary that each view searches (width_bucket).
+    # Each session's journey was worked out by the refresh (sql/018): a row a session.
     statement = f"""
-    WITH chosen AS (
-        SELECT s.session_id, s.ended_at FROM tenant.session_rollup s WHERE {where.sql()}
-    ), views AS (
-        -- The sessions' events lie between the range's start and the last session's end.
-        SELECT e.session_id COLLATE "C" AS session_id, e.event_timestamp AS t, e.event_id,
-               e.page_url COLLATE "C" AS page_url
-        FROM tenant.events e
-        WHERE e.event_type = 'page_view' AND e.page_url IS NOT NULL AND e.session_id IS NOT NULL
-          AND e.event_timestamp >= %(start)s
-          AND e.event_timestamp <= (SELECT max(ended_at) FROM chosen)
-    ), dictionary AS (
-        SELECT array_agg(url ORDER BY url) AS urls,
-               array_agg(userflow_url_path(url) ORDER BY url) AS paths
-        FROM (SELECT DISTINCT page_url AS url FROM views) u
-    ), items AS (
-        SELECT session_id COLLATE "C" AS session_id, NULL::timestamptz AS t, NULL::uuid AS event_id,
-               NULL::text AS page
-        FROM chosen
-        UNION ALL
-        SELECT v.session_id, v.t, v.event_id, d.paths[width_bucket(v.page_url, d.urls)]
-        FROM views v CROSS JOIN dictionary d
-    ), visited AS (
-        -- Each session's pages in order (the window's), on its first row.
-        SELECT session_id, row_number() OVER w AS nth, bool_or(t IS NULL) OVER w AS chosen,
-               array_agg(page) FILTER (WHERE t IS NOT NULL) OVER w AS pages
-        FROM items
-        WINDOW w AS (PARTITION BY session_id ORDER BY t, event_id
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-    ), journeys AS MATERIALIZED (
-        -- A page viewed again at once is one step.
-        SELECT session_id,
-               ARRAY(SELECT x.page FROM unnest(pages) WITH ORDINALITY AS x(page, i)
-                     WHERE x.i = 1 OR x.page <> pages[x.i - 1] ORDER BY x.i) AS path
-        FROM visited WHERE nth = 1 AND chosen AND pages IS NOT NULL
+    WITH journeys AS MATERIALIZED (
+        SELECT s.session_id, s.journey AS path FROM tenant.session_rollup s
+        WHERE {where.sql()} AND cardinality(s.journey) > 0
     )
     SELECT kind, pages, page, sessions FROM (
         SELECT 'total' AS kind, NULL::text[] AS pages, NULL::text AS page, count(*) AS sessions,
@@ -169,7 +134,7 @@ def build(p: Params) -> Query[Result]:
     ) answers
     WHERE rank <= %(limit)s
     ORDER BY kind, rank"""
-    return Query(statement, params, lambda rows: _shape(p, rows), "events", p.period)
+    return Query(statement, params, lambda rows: _shape(p, rows), "session_rollup", p.period)
 
 
 def _counts(rows: list[Row], kind: str) -> list[PageCount]:
