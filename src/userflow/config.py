@@ -105,7 +105,7 @@ class Settings:
     # --- Reports (`userflow report`) ---------------------------------------------
     # The Claude model that writes a report's narrative (the anthropic SDK reads
     # ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself); the one place it is named.
-    ai_model: str = "claude-sonnet-5-5"
+    ai_model: str = "claude-sonnet-5"
     # --- PostgreSQL roles (least privilege): each process its own login ------
     # Each falls back to database_url when empty.
     migrate_database_url: str = ""
