@@ -212,6 +212,7 @@ def requests_for(setup: dict[str, Any], admin_url: str) -> dict[str, tuple[str, 
         "realtime": ("GET", "/v1/analytics/realtime", {}),
         "timeline": ("GET", "/v1/analytics/users/{}/timeline", users),
         "bots": ("GET", "/v1/analytics/bots", r),
+        "anomalies": ("GET", "/v1/analytics/anomalies", {**r, "metric": "sessions"}),
     }
 
 
