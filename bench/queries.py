@@ -13,7 +13,9 @@
    30-day range, `--requests` times, tenants taken in turn; p50 and p95.
 
 Prints a table and writes bench/results-queries.json. Nothing is a threshold.
-`--reuse` keeps the loaded database (uf_bench_queries) for the next run.
+`--reuse` keeps the loaded database (uf_bench_queries) for the next run and
+applies any new migration to it; each run's cycle adds its events to the first
+tenant again, so the figures to compare are those of a fresh load.
 """
 
 from __future__ import annotations
