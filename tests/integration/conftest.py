@@ -11,6 +11,7 @@ from psycopg import sql
 from userflow.store import tenants
 from userflow.store.tenants import NewTenant
 
+from .browser import browser, playwright  # noqa: F401 - fixtures for the browser tests
 from .stack import Stack, prepared_database, stack_env
 
 
