@@ -65,7 +65,8 @@ def sdk_message(kind: str, write_key: str, anonymous_id: str) -> dict[str, Any]:
     if kind == "track":
         msg.update(event="Signed Up", properties={"plan": "pro"})
     elif kind in ("page", "screen"):
-        msg.update(name="Pricing", properties={**msg["context"]["page"], "section": "plans"})
+        msg.update(name="Pricing", properties={**msg["context"]["page"], "section": "plans",
+                                                 "name": "Pricing"})
     elif kind == "identify":
         msg.update(userId="user-42", traits={"plan": "pro"})
     elif kind == "group":
@@ -120,7 +121,8 @@ def test_each_short_path_stores_its_type(stack: Stack, database_url: str) -> Non
     assert rows[ids["identify"]]["traits"] == {"plan": "pro"}
     assert rows[ids["group"]]["metadata"]["groupId"] == "acme"
     assert rows[ids["alias"]]["metadata"]["previousId"] == anonymous
-    assert rows[ids["page"]]["metadata"] == {"section": "plans"}
+    # path and search dropped (the URL holds them); the name analytics.js copies kept.
+    assert rows[ids["page"]]["metadata"] == {"section": "plans", "name": "Pricing"}
 
 
 def test_a_short_path_is_its_long_path(stack: Stack, site_tenant: NewTenant) -> None:
