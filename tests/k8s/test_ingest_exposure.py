@@ -6,6 +6,8 @@
   `metrics` in the pod and the Service, scraped by the ServiceMonitor, reachable only
   from Prometheus when NetworkPolicies are on; the HTTP port stays the ingress's.
 - UF_INGEST_DOCS (ingest.docs): /docs, /redoc, /openapi.json; off by default.
+- What browsers and SDKs post to (Segment's analytics.js included: its short paths, /v1/b
+  and its settings document) is routed by the Ingress and the HTTPRoute.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import subprocess
 from typing import Any
 
 import pytest
+
+from userflow.ingest.app import EVENT_PATHS
+from userflow.ingest.segment_settings import PATH as SETTINGS_PATH
 
 from . import tools
 from .conftest import VALUE_SETS, Render
@@ -101,3 +106,29 @@ def test_metrics_port_must_differ_from_the_http_port(k8s_tools: tools.Tools) -> 
            "--set", "ingest.metricsPort=8080"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "ingest.metricsPort" in done.stderr, done.stderr
+
+
+PUBLIC_PATHS = [*EVENT_PATHS, SETTINGS_PATH.replace("{writeKey}", "ufw_key")]
+
+
+def routes(path: str, match: str, prefix: bool) -> bool:
+    """Whether a rule's path matches `path`: Prefix matches whole path segments."""
+    return path == match or (prefix and path.startswith(match.rstrip("/") + "/"))
+
+
+def test_every_public_path_is_routed(renders: dict[str, Render]) -> None:
+    """In every value set that exposes the ingest, through an Ingress or an HTTPRoute."""
+    exposed = []
+    for name, render in renders.items():
+        rules: list[tuple[str, bool]] = []
+        for ingress in render.kind("Ingress"):
+            rules += [(p["path"], p["pathType"] == "Prefix")
+                      for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+        for route in render.kind("HTTPRoute"):
+            rules += [(m["path"]["value"], m["path"]["type"] == "PathPrefix")
+                      for rule in route["spec"]["rules"] for m in rule["matches"]]
+        if rules:
+            exposed.append(name)
+            unrouted = [p for p in PUBLIC_PATHS if not any(routes(p, m, pre) for m, pre in rules)]
+            assert unrouted == [], name
+    assert {"defaults", "everything", "gateway-api"} <= set(exposed)

@@ -69,3 +69,36 @@ def test_host_of_takes_ports_only_where_they_belong() -> None:
     assert host_of("[::1]:8080") == "::1"
     assert host_of("[1.2.3.4]:80") is None
     assert host_of("::1") == "::1"
+
+
+def reached(proxies: TrustedProxies, peer: str, host: str | None = "ingest.local:8080",
+            proto: list[str] | None = None, fhost: list[str] | None = None) -> tuple[str, str | None]:
+    return proxies.reached_as(peer, "http", host, proto or [], fhost or [])
+
+
+def test_where_the_client_reached_us_is_the_request_own_without_a_trusted_proxy() -> None:
+    spoof = (["https"], ["evil.example"])
+    assert reached(NONE, "10.244.0.5", "ingest.local:8080", *spoof) == ("http", "ingest.local:8080")
+    assert reached(INGRESS, "203.0.113.9", "ingest.local:8080", *spoof) == (
+        "http", "ingest.local:8080")
+
+
+@pytest.mark.parametrize(("proto", "fhost", "expected"), [
+    (["https"], ["events.example.com"], ("https", "events.example.com")),
+    (["HTTPS"], ["events.example.com:8443"], ("https", "events.example.com:8443")),
+    # The entry our own proxy appended, the last one, not what the client put first.
+    (["http, https"], ["evil.example, events.example.com"], ("https", "events.example.com")),
+    (["http", "https"], ["[2001:db8::1]:443"], ("https", "[2001:db8::1]:443")),
+    # What is not a scheme or a host is ignored, and the request's own are kept.
+    (["gopher"], ["events.example.com/path"], ("http", "ingest.local:8080")),
+    ([], ["user@evil.example"], ("http", "ingest.local:8080")),
+    ([""], [" "], ("http", "ingest.local:8080")),
+])
+def test_a_trusted_proxy_names_the_scheme_and_host(proto: list[str], fhost: list[str],
+                                                    expected: tuple[str, str]) -> None:
+    assert reached(INGRESS, "10.244.0.5", "ingest.local:8080", proto, fhost) == expected
+
+
+@pytest.mark.parametrize("host", [None, "", "a b", "evil.example/x", "-bad.example", "a..b"])
+def test_a_host_that_is_no_authority_is_none(host: str | None) -> None:
+    assert reached(NONE, "203.0.113.9", host) == ("http", None)

@@ -18,7 +18,7 @@ from userflow.events import addresses, timestamps
 from userflow.events.errors import FieldError, InvalidEvent
 from userflow.events.columns import ID_MAX, INT4_MAX, INT4_MIN, TEXT_MAX, URL_MAX
 from userflow.events.fields import Collector, parse_uuid
-from userflow.events.segment import _PROPERTY_COLUMNS, _split_properties
+from userflow.events.segment import _DROPPED, _PROPERTY_COLUMNS, _split_properties
 
 MANY = settings(max_examples=400, deadline=None)
 
@@ -144,7 +144,8 @@ def test_timestamps(value: Any) -> None:
 
 
 def split_by_picking(props: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The plain reading of _PROPERTY_COLUMNS: per column, take the first of its names present."""
+    """The plain reading of _PROPERTY_COLUMNS: per column, take the first of its names present;
+    drop _DROPPED."""
     columns, used = {}, set()
     for column, names in _PROPERTY_COLUMNS.items():
         for name in names:
@@ -152,11 +153,12 @@ def split_by_picking(props: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
                 columns[column] = props[name]
                 used.add(name)
                 break
-    return columns, {k: v for k, v in props.items() if k not in used}
+    return columns, {k: v for k, v in props.items() if k not in used | _DROPPED}
 
 
 property_names = st.sampled_from(
-    [name for names in _PROPERTY_COLUMNS.values() for name in names] + ["color", "revenue"])
+    [name for names in _PROPERTY_COLUMNS.values() for name in names] + [*_DROPPED, "color",
+                                                                        "revenue"])
 
 
 @MANY

@@ -229,3 +229,12 @@ def test_a_traits_problem_is_named_in_traits() -> None:
     with pytest.raises(InvalidEvent) as exc:
         from_segment({"type": "identify", "userId": "u", "traits": {"n": [1, 2**70]}}, receipt())
     assert fields_of(exc) == {"traits.n[1]"}
+
+
+def test_page_path_and_search_are_dropped_as_the_url_holds_them() -> None:
+    """analytics.js sends path, search and url in every page call's properties."""
+    page = from_segment({"type": "page", "anonymousId": "a", "properties": {
+        "path": "/pricing", "search": "?utm_source=ads", "url": "https://s/pricing?utm_source=ads",
+        "title": "Pricing", "referrer": "", "section": "plans"}}, receipt())
+    assert (page.page_url, page.utm_source) == ("https://s/pricing?utm_source=ads", "ads")
+    assert page.metadata == {"section": "plans"}

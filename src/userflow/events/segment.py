@@ -22,8 +22,7 @@ INTERACTIONS: Final = frozenset({"click", "scroll", "hover", "keydown", "form_su
 SEGMENT_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 
 # Properties read into a column, by column; where a column has several names
-# the first one present wins and the others stay in metadata. path and search
-# are only dropped: the page URL already holds them.
+# the first one present wins and the others stay in metadata.
 _PROPERTY_COLUMNS: Final = {
     "element_selector": ("element_selector", "selector"),
     "element_text": ("element_text", "text"),
@@ -40,8 +39,10 @@ _PROPERTY_COLUMNS: Final = {
     "referrer": ("referrer",),
     "page_title": ("title",),
     "session_id": ("sessionId", "session_id"),
-    "dropped": ("path", "search"),
 }
+# Page properties that are only dropped: the page URL already holds them
+# (analytics.js sends both with every page call).
+_DROPPED: Final = frozenset({"path", "search"})
 # The same table by property name: the column each name fills, and the names
 # that beat it to that column when both are sent.
 _COLUMN_OF: Final = {name: col for col, names in _PROPERTY_COLUMNS.items() for name in names}
@@ -73,7 +74,7 @@ def _split_properties(props: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
         column = _COLUMN_OF.get(name)
         if column is not None and props.keys().isdisjoint(_BEATEN_BY[name]):
             columns[column] = value
-        else:
+        elif name not in _DROPPED:
             rest[name] = value
     return columns, rest
 

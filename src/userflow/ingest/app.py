@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from userflow import tracing
@@ -20,11 +20,11 @@ from userflow.events.errors import FieldError, InvalidEvent
 from userflow.events.receipt import Receipt
 from userflow.events.seed import from_seed
 from userflow.events.segment import from_segment
-from userflow.ingest import errors, metrics, openapi
+from userflow.ingest import errors, metrics, openapi, segment_settings
 from userflow.ingest.accept import Normaliser, Verdict, accept, batch_answer
 from userflow.ingest.auth import key_from, tenant_for_key, tenant_for_legacy
 from userflow.ingest.body import read_json
-from userflow.ingest.cors import BrowserCORS, check_origin
+from userflow.ingest.cors import BrowserCORS, PublicRead, check_origin
 from userflow.ingest.errors import BadRequest, PayloadTooLarge
 from userflow.ingest.forwarded import TrustedProxies
 from userflow.ingest.producer import EventProducer
@@ -34,7 +34,12 @@ from userflow.ingest.tenants import Tenant, TenantCache
 from userflow.telemetry.exposition import exposition
 
 _SINGLE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
-EVENT_PATHS = ("/v1/batch", *(f"/v1/{kind}" for kind in _SINGLE_TYPES), "/send_event")
+# analytics.js (@segment/analytics-next) posts to /v1/ and the type's first letter,
+# and its batching mode to /v1/b.
+SHORT_PATHS = {f"/v1/{kind[0]}": kind for kind in _SINGLE_TYPES}
+_SINGLE_PATHS = {**{f"/v1/{kind}": kind for kind in _SINGLE_TYPES}, **SHORT_PATHS}
+BATCH_PATHS = ("/v1/batch", "/v1/b")
+EVENT_PATHS = (*BATCH_PATHS, *_SINGLE_PATHS, "/send_event")
 
 
 def create_app(s: Settings | None = None) -> FastAPI:
@@ -69,6 +74,7 @@ def create_app(s: Settings | None = None) -> FastAPI:
                   telemetry={"operation_spans": False, "metrics": False}, **docs)
     errors.install(app)
     app.add_middleware(BrowserCORS, paths=EVENT_PATHS)
+    app.add_middleware(PublicRead, paths=segment_settings.PATH_PATTERN)
     limits = RateLimits()
 
     def receipt(request: Request, tenant: Tenant, raw: bytes, sent_at: Any = None) -> Receipt:
@@ -97,9 +103,10 @@ def create_app(s: Settings | None = None) -> FastAPI:
         metrics.count(endpoint, verdicts)
         return verdicts
 
-    @app.post("/v1/batch", openapi_extra=openapi.body(openapi.BATCH), tags=["segment"])
     async def batch(request: Request) -> JSONAnswer:
         """Segment batch: up to 500 KB of messages, a verdict for each."""
+        # The route's own path, as the metrics' label: /v1/b counts as itself.
+        path = request.scope["route"].path
         body, raw = await read_json(request, s.max_request_bytes, s.body_read_timeout_seconds)
         tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
         messages = body.get("batch") if isinstance(body, dict) else None
@@ -114,11 +121,14 @@ def create_app(s: Settings | None = None) -> FastAPI:
         shared = body.get("context")
         if isinstance(shared, dict):
             messages = [_with_context(m, shared) for m in messages]
-        verdicts = await run(request, "/v1/batch", messages, from_segment, tenant, raw, sent_at)
+        verdicts = await run(request, path, messages, from_segment, tenant, raw, sent_at)
         return batch_answer(verdicts, s.max_error_details)
 
-    def single(kind: str) -> Any:
-        path = f"/v1/{kind}"
+    for path in BATCH_PATHS:
+        app.add_api_route(path, batch, methods=["POST"], tags=["segment"],
+                          openapi_extra=openapi.body(openapi.BATCH))
+
+    def single(kind: str, path: str) -> Any:
         normalise: Normaliser = partial(from_segment, forced_type=kind)
 
         async def handler(request: Request) -> JSONAnswer:
@@ -126,12 +136,26 @@ def create_app(s: Settings | None = None) -> FastAPI:
             tenant = await tenant_for_key(request.app.state.tenants, key_from(request, body))
             return _single_answer(await run(request, path, [body], normalise, tenant, raw))
         handler.__name__ = kind
-        handler.__doc__ = f"Segment {kind}: one message."
+        handler.__doc__ = (f"Segment {kind}: one message." if path == f"/v1/{kind}" else
+                           f"Segment {kind}: one message, at analytics.js's short path.")
         return handler
 
-    for kind in _SINGLE_TYPES:
-        app.add_api_route(f"/v1/{kind}", single(kind), methods=["POST"], tags=["segment"],
+    for path, kind in _SINGLE_PATHS.items():
+        app.add_api_route(path, single(kind, path), methods=["POST"], tags=["segment"],
                           openapi_extra=openapi.body(openapi.MESSAGE))
+
+    @app.get(segment_settings.PATH, tags=["segment"], responses=openapi.SETTINGS_RESPONSES)
+    async def project_settings(request: Request,
+                               write_key: Annotated[str, Path(alias="writeKey")]) -> JSONAnswer:
+        """analytics.js's settings document: its events sent back here, nothing else loaded."""
+        scheme, host = proxies.reached_as(
+            request.client.host if request.client else None, request.scope["scheme"],
+            request.headers.get("host"), request.headers.getlist("x-forwarded-proto"),
+            request.headers.getlist("x-forwarded-host"))
+        document = await segment_settings.settings_for(request.app.state.tenants, write_key,
+                                                       scheme, host)
+        return JSONAnswer(document, headers={"Cache-Control": segment_settings.CACHE_CONTROL,
+                                             "Vary": "X-Forwarded-Host, X-Forwarded-Proto"})
 
     @app.post("/send_event", openapi_extra=openapi.body(openapi.SEED_EVENT), tags=["seed"])
     async def send_event(request: Request) -> JSONAnswer:

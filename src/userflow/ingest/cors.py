@@ -166,14 +166,45 @@ class BrowserCORS:
         await self.app(scope, receive, send_with_cors)
 
 
-def _preflight(origin: str, asked: str | None) -> Response:
+class PublicRead:
+    """CORS on documents any website may read (the Segment settings): `*` on every answer.
+
+    Errors included, so a site's developer sees why (an unknown key). The
+    answer is the same for every origin and no credentials are asked for, so
+    `*` and no Vary on Origin; a preflight (only a page that adds headers to
+    its GET sends one) is answered for any origin.
+    """
+
+    def __init__(self, app: ASGIApp, paths: re.Pattern[str]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.paths.fullmatch(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        _, preflight, asked = _request_headers(scope)
+        if preflight and scope["method"] == "OPTIONS":
+            await _preflight("*", asked, "GET, OPTIONS")(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"access-control-allow-origin", b"*")]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def _preflight(origin: str, asked: str | None, methods: str = "POST, OPTIONS") -> Response:
     # Echo the headers asked for (a tracing library may add its own), as long
     # as they look like a list of header names.
     headers = asked if asked and len(asked) <= _MAX_HEADER_LIST and _HEADER_LIST.fullmatch(
         asked) else ALLOW_HEADERS
     return Response(status_code=204, headers={
         "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Methods": methods,
         "Access-Control-Allow-Headers": headers,
         "Access-Control-Max-Age": str(MAX_AGE_SECONDS),
         "Vary": "Origin, Access-Control-Request-Headers",

@@ -46,6 +46,14 @@ class OriginNotAllowed(IngestError):
     code = "origin_not_allowed"
 
 
+class NotFound(IngestError):
+    """Nothing for this key (the Segment settings document); not cached, so a new key works at once."""
+
+    status = 404
+    code = "not_found"
+    headers = {"Cache-Control": "no-store"}
+
+
 class RequestTimeout(IngestError):
     """The body did not arrive in time; the connection is closed, as a half-sent body cannot be skipped."""
 

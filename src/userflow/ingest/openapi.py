@@ -83,6 +83,36 @@ _RETRY: dict[str, Any] = {
     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
 }
 
+_SETTINGS: dict[str, Any] = {
+    "type": "object",
+    "required": ["integrations", "remotePlugins"],
+    "properties": {
+        "integrations": {
+            "type": "object",
+            "required": ["Segment.io"],
+            "properties": {"Segment.io": {
+                "type": "object",
+                "required": ["apiKey", "apiHost", "protocol"],
+                "properties": {
+                    "apiKey": {"type": "string", "description": "the write key"},
+                    "apiHost": {"type": "string", "description": "host[:port]/v1 of this ingest"},
+                    "protocol": {"type": "string", "enum": ["http", "https"]},
+                },
+            }},
+        },
+        "remotePlugins": {"type": "array", "maxItems": 0},
+        "metrics": {"type": "object"},
+    },
+}
+SETTINGS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "integrations['Segment.io'] names this ingest (apiKey, apiHost, protocol);"
+                         " no remote plugins, middleware or metrics. Cached for 5 minutes; any"
+                         " origin may read it",
+          "content": {"application/json": {"schema": _SETTINGS}}},
+    400: {"description": "the request named no valid Host: the API host cannot be named"},
+    404: {"description": "not_found: the write key is unknown or revoked"},
+}
+
 
 def body(schema: dict[str, Any]) -> dict[str, Any]:
     return {
