@@ -31,15 +31,17 @@ def chromium_path() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API runs, its event loop
+# counts as running in the main thread, and later tests' asyncio.run would refuse.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One Chromium for the session; each test opens its own context (own storage)."""
+    """One Chromium for a test module; each test opens its own context (own storage)."""
     chromium = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
     yield chromium
     chromium.close()
