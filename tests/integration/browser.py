@@ -23,7 +23,9 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_
 from .stack import ROOT, free_port
 
 
+@functools.cache
 def chromium_path() -> str:
+    """scripts/chromium.sh's answer, asked once a session though each module launches a browser."""
     done = subprocess.run(["bash", str(ROOT / "scripts" / "chromium.sh")],
                           capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
